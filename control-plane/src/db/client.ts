@@ -1,0 +1,38 @@
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import { fileURLToPath } from "node:url";
+import * as schema from "./schema.ts";
+
+export type Db = PostgresJsDatabase<typeof schema>;
+export type DbHandle = { db: Db; sql: postgres.Sql; close: () => Promise<void> };
+
+const MIGRATIONS_DIR = fileURLToPath(new URL("../../drizzle", import.meta.url));
+
+/** Connect with postgres.js; `max` bounds the pool (2 cores: a small pool is faster than a big one). */
+export function connectDb(url: string, opts: { max?: number } = {}): DbHandle {
+  const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {} });
+  const db = drizzle(sql, { schema });
+  return { db, sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+/**
+ * Run `fn` while holding a session-level advisory lock named `name`, so that
+ * several control planes starting at once take turns. The lock lives on one
+ * reserved connection; `fn` may use the pool.
+ */
+export async function withAdvisoryLock<T>(handle: DbHandle, name: string, fn: () => Promise<T>): Promise<T> {
+  const lockConn = await handle.sql.reserve();
+  try {
+    await lockConn`select pg_advisory_lock(hashtext(${name}))`;
+    return await fn();
+  } finally {
+    await lockConn`select pg_advisory_unlock(hashtext(${name}))`.catch(() => {});
+    lockConn.release();
+  }
+}
+
+/** Apply the drizzle-kit migrations in `control-plane/drizzle`, one starter at a time. */
+export async function migrateDb(handle: DbHandle): Promise<void> {
+  await withAdvisoryLock(handle, "probepilot:migrate", () => migrate(handle.db, { migrationsFolder: MIGRATIONS_DIR }));
+}

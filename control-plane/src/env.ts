@@ -1,0 +1,30 @@
+import { z } from "zod";
+import path from "node:path";
+import { describeZodError } from "@probepilot/shared";
+
+/**
+ * The control plane's configuration, parsed once at boot from the environment.
+ * Handlers never read `process.env`: they get this object.
+ */
+export const ControlPlaneEnvSchema = z.object({
+  DATABASE_URL: z.string().url("DATABASE_URL must be a postgres:// URL"),
+  NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  PROBEPILOT_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
+  PROBEPILOT_HOST: z.string().default("127.0.0.1"),
+  PROBEPILOT_DATA_DIR: z.string().default(".probepilot"),
+  /** Seconds without a heartbeat (as a multiple of the agent's own interval) before an agent is marked offline. */
+  PROBEPILOT_OFFLINE_AFTER_HEARTBEATS: z.coerce.number().positive().default(3),
+  /** How often the offline sweeper runs. */
+  PROBEPILOT_SWEEP_INTERVAL_MS: z.coerce.number().int().positive().default(2000),
+  PROBEPILOT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+});
+export type ControlPlaneEnv = z.infer<typeof ControlPlaneEnvSchema> & { dataDir: string };
+
+/** Parse `source` (normally `process.env`), failing with one readable line per problem. */
+export function parseControlPlaneEnv(source: Record<string, string | undefined>): ControlPlaneEnv {
+  const result = ControlPlaneEnvSchema.safeParse(source);
+  if (!result.success) {
+    throw new Error(`invalid control-plane configuration: ${describeZodError(result.error)}`);
+  }
+  return { ...result.data, dataDir: path.resolve(result.data.PROBEPILOT_DATA_DIR) };
+}

@@ -1,0 +1,47 @@
+import { Hono } from "hono";
+import { trpcServer } from "@hono/trpc-server";
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../logger.ts";
+import type { ControlPlaneMetrics } from "../metrics.ts";
+import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
+import { appRouter } from "../trpc/app-router.ts";
+import { opsRoutes, type HealthCheck } from "./ops-routes.ts";
+import { PLACEHOLDER_PAGE } from "@probepilot/web";
+
+export type HttpDeps = { db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; health: HealthCheck };
+
+/** `Authorization: Bearer <token>` → token, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  const match = header?.match(/^Bearer\s+(\S+)\s*$/i);
+  return match?.[1];
+}
+
+/** The control plane's HTTP surface: tRPC at `/trpc/*`, ops routes, and the web page. */
+export function createHttpApp(deps: HttpDeps): Hono {
+  const app = new Hono();
+
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = c.req.path.startsWith("/trpc/") ? "trpc" : c.req.path;
+    deps.metrics.httpRequests.inc({ route: ["trpc", "/healthz", "/metrics", "/"].includes(route) ? route : "other", status: String(c.res.status) });
+    deps.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, "http");
+  });
+
+  app.route("/", opsRoutes(deps.health, deps.metrics.registry));
+
+  app.use(
+    "/trpc/*",
+    trpcServer({
+      router: appRouter,
+      endpoint: "/trpc",
+      createContext: (_opts, c) => ({ db: deps.db, log: deps.log, agentConfig: deps.agentConfig, bearerToken: bearerToken(c.req.header("authorization")) }),
+      onError: ({ error, path }) => {
+        if (error.code === "INTERNAL_SERVER_ERROR") deps.log.error({ err: error.cause ?? error, path }, "tRPC procedure failed");
+      },
+    }),
+  );
+
+  app.get("/", (c) => c.html(PLACEHOLDER_PAGE));
+  return app;
+}

@@ -1,0 +1,19 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+/** The control plane's Prometheus metrics, on their own registry (several instances can share a test process). */
+export function createControlPlaneMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "probepilot_cp_" });
+  const m = {
+    registry,
+    statusMessages: new Counter({ name: "probepilot_status_messages_total", help: "Status messages consumed, by outcome", labelNames: ["outcome"] as const, registers: [registry] }),
+    statusBatchSeconds: new Histogram({ name: "probepilot_status_batch_seconds", help: "Time to write one status batch to Postgres", buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers: [registry] }),
+    deadLetters: new Counter({ name: "probepilot_dead_letters_total", help: "Messages sent to the dead-letter subject, by source and reason class", labelNames: ["source", "reason"] as const, registers: [registry] }),
+    enrollments: new Counter({ name: "probepilot_enroll_requests_total", help: "Enroll requests, by outcome", labelNames: ["outcome"] as const, registers: [registry] }),
+    agentsMarkedOffline: new Counter({ name: "probepilot_agents_marked_offline_total", help: "Agents marked offline after missing heartbeats", registers: [registry] }),
+    httpRequests: new Counter({ name: "probepilot_http_requests_total", help: "HTTP requests, by route class and status", labelNames: ["route", "status"] as const, registers: [registry] }),
+    natsConnected: new Gauge({ name: "probepilot_nats_connected", help: "1 while the NATS connection is up", registers: [registry] }),
+  };
+  return m;
+}
+export type ControlPlaneMetrics = ReturnType<typeof createControlPlaneMetrics>;

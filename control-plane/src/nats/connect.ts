@@ -1,0 +1,20 @@
+import { connect, type NatsConnection } from "nats";
+import type { Logger } from "../logger.ts";
+
+/**
+ * Connect to NATS and stay connected: reconnect forever, and log every status
+ * change. `onStatus` lets the caller keep a "connected" gauge.
+ */
+export async function connectNats(url: string, name: string, log: Logger, onStatus?: (connected: boolean) => void): Promise<NatsConnection> {
+  const nc = await connect({ servers: url.split(","), name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
+  onStatus?.(true);
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnect") {
+        log.warn({ nats: s.type, server: s.data }, `NATS ${s.type}`);
+        onStatus?.(s.type === "reconnect");
+      } else if (s.type === "error") log.error({ err: s.data }, "NATS error");
+    }
+  })();
+  return nc;
+}

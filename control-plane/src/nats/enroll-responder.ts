@@ -1,0 +1,52 @@
+import { JSONCodec, type NatsConnection, type Subscription } from "nats";
+import { ENROLL_SUBJECT, EnrollRequestSchema, describeZodError, type EnrollReply } from "@probepilot/shared";
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../logger.ts";
+import type { ControlPlaneMetrics } from "../metrics.ts";
+import { enrollAgent } from "../services/agents/enroll-agent.ts";
+import { ServiceError } from "../services/errors.ts";
+import { ensureTenantBuckets } from "./jetstream-setup.ts";
+
+
+const json = JSONCodec<unknown>();
+
+/**
+ * Answers agents' enroll requests. A queue group spreads requests over every
+ * running control plane. Bad requests get a reply with a code and message, never silence.
+ */
+export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, metrics: ControlPlaneMetrics): Subscription {
+  return nc.subscribe(ENROLL_SUBJECT, {
+    queue: "pp-enroll",
+    callback: (err, msg) => {
+      if (err) return log.error({ err }, "enroll subscription failed");
+      void (async () => {
+        let reply: EnrollReply;
+        try {
+          const parsed = EnrollRequestSchema.safeParse(safeJson(msg.data));
+          if (!parsed.success) throw new ServiceError("INVALID", `malformed enroll request: ${describeZodError(parsed.error)}`);
+          const ok = await enrollAgent(db, parsed.data);
+          await ensureTenantBuckets(nc, ok.tenantId);
+          reply = ok;
+          metrics.enrollments.inc({ outcome: "agentKey" in parsed.data && !ok.agentKey ? "reidentified" : "enrolled" });
+          log.info({ agentId: ok.agentId, tenantId: ok.tenantId, hostname: parsed.data.hello.hostname, firstTime: Boolean(ok.agentKey) }, "agent enrolled");
+        } catch (error) {
+          const code = error instanceof ServiceError ? error.code : "INTERNAL";
+          const message = error instanceof ServiceError ? error.message : "internal error while enrolling; see the control-plane log";
+          if (code === "INTERNAL") log.error({ err: error }, "enroll failed");
+          else log.warn({ code, message }, "enroll refused");
+          metrics.enrollments.inc({ outcome: code.toLowerCase() });
+          reply = { ok: false, code, message };
+        }
+        msg.respond(json.encode(reply));
+      })();
+    },
+  });
+}
+
+function safeJson(data: Uint8Array): unknown {
+  try {
+    return json.decode(data);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,96 @@
+import { serve, type ServerType } from "@hono/node-server";
+import type { AddressInfo } from "node:net";
+import type { NatsConnection } from "nats";
+import { sql } from "drizzle-orm";
+import type { ControlPlaneEnv } from "./env.ts";
+import { connectDb, migrateDb, type DbHandle } from "./db/client.ts";
+import { tenants } from "./db/schema.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { createControlPlaneMetrics, type ControlPlaneMetrics } from "./metrics.ts";
+import { bootstrapIfEmpty } from "./services/auth/bootstrap.ts";
+import { connectNats } from "./nats/connect.ts";
+import { ensureJetStream, ensureTenantBuckets } from "./nats/jetstream-setup.ts";
+import { NatsAgentConfigStore } from "./nats/agent-config-store.ts";
+import { startEnrollResponder } from "./nats/enroll-responder.ts";
+import { StatusConsumer } from "./nats/status-consumer.ts";
+import { startOfflineSweeper } from "./workers/offline-sweeper.ts";
+import { createHttpApp } from "./http/app.ts";
+
+export type ControlPlane = {
+  url: string;
+  port: number;
+  db: DbHandle;
+  nc: NatsConnection;
+  log: Logger;
+  metrics: ControlPlaneMetrics;
+  /** Set on the very first start only: the bootstrap admin token and the file holding it. */
+  bootstrap: { token: string; file: string } | null;
+  stop: () => Promise<void>;
+};
+
+/**
+ * Start a control plane: migrate, bootstrap, connect to NATS, start the enroll
+ * responder, status consumer and offline sweeper, then serve HTTP.
+ */
+export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logger } = {}): Promise<ControlPlane> {
+  const log = opts.log ?? createLogger(env.PROBEPILOT_LOG_LEVEL, { service: "control-plane" });
+  const metrics = createControlPlaneMetrics();
+
+  const db = connectDb(env.DATABASE_URL);
+  await migrateDb(db);
+  const bootstrap = await bootstrapIfEmpty(db, env.dataDir);
+
+  const nc = await connectNats(env.NATS_URL, "probepilot-control-plane", log, (up) => metrics.natsConnected.set(up ? 1 : 0));
+  await ensureJetStream(nc);
+  for (const t of await db.db.select({ id: tenants.id }).from(tenants)) await ensureTenantBuckets(nc, t.id);
+
+  const agentConfig = new NatsAgentConfigStore(nc);
+  const enrollSub = startEnrollResponder(nc, db.db, log.child({ component: "enroll" }), metrics);
+  const statusConsumer = new StatusConsumer(nc, db.db, log.child({ component: "status-consumer" }), metrics);
+  statusConsumer.start();
+  const stopSweeper = startOfflineSweeper(db.db, log.child({ component: "offline-sweeper" }), metrics, {
+    intervalMs: env.PROBEPILOT_SWEEP_INTERVAL_MS,
+    missedHeartbeats: env.PROBEPILOT_OFFLINE_AFTER_HEARTBEATS,
+  });
+
+  const app = createHttpApp({
+    db: db.db,
+    log,
+    metrics,
+    agentConfig,
+    health: async () => {
+      const dbOk = await db.db.execute(sql`select 1`).then(
+        () => ({ ok: true }),
+        (e: Error) => ({ ok: false, detail: e.message }),
+      );
+      const natsOk = nc.isClosed() ? { ok: false, detail: "connection closed" } : { ok: true };
+      return { ok: dbOk.ok && natsOk.ok, checks: { postgres: dbOk, nats: natsOk } };
+    },
+  });
+  const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST);
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${env.PROBEPILOT_HOST}:${port}`;
+  log.info({ url }, "control plane listening");
+
+  let stopping: Promise<void> | null = null;
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Stop taking work first, then finish what is in flight, then close connections.
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      enrollSub.unsubscribe();
+      await statusConsumer.stop();
+      await stopSweeper();
+      await nc.drain().catch(() => {});
+      await db.close();
+      log.info("control plane stopped");
+    })());
+
+  return { url, port, db, nc, log, metrics, bootstrap, stop };
+}
+
+function listen(fetch: Parameters<typeof serve>[0]["fetch"], port: number, hostname: string): Promise<ServerType> {
+  return new Promise((resolve, reject) => {
+    const server = serve({ fetch, port, hostname }, () => resolve(server));
+    server.once("error", reject);
+  });
+}

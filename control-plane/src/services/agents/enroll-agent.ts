@@ -1,0 +1,69 @@
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { mergeLabels, newId, type EnrollReply, type EnrollRequest } from "@probepilot/shared";
+import type { Db } from "../../db/client.ts";
+import { agents, enrollmentTokens } from "../../db/schema.ts";
+import { hashSecret, newSecret, secretMatches } from "../auth/secrets.ts";
+import { recordAudit } from "../audit/record-audit.ts";
+import { ServiceError } from "../errors.ts";
+
+type EnrollOk = Extract<EnrollReply, { ok: true }>;
+
+/**
+ * Enroll a new agent with an enrollment token, or re-identify an enrolled one by
+ * its id and key. Either way the agent's host facts are refreshed and it is
+ * online from this moment. The enrollment token decides the tenant.
+ */
+export async function enrollAgent(db: Db, request: EnrollRequest): Promise<EnrollOk> {
+  const { hello } = request;
+  const facts = {
+    hostname: hello.hostname,
+    hostLabels: hello.hostLabels,
+    userLabels: hello.userLabels,
+    agentVersion: hello.agentVersion,
+    kernel: hello.kernel,
+    arch: hello.arch,
+    os: hello.os,
+    capabilities: hello.capabilities,
+    status: "online" as const,
+    lastSeenAt: new Date(),
+  };
+
+  if ("agentId" in request) {
+    return db.transaction(async (tx) => {
+      const [row] = await tx.select().from(agents).where(eq(agents.id, request.agentId)).for("update").limit(1);
+      if (!row || !secretMatches(request.agentKey, row.agentKeyHash)) {
+        throw new ServiceError("UNAUTHORIZED", `agent "${request.agentId}" is unknown or its key does not match: remove its identity file and enroll again`);
+      }
+      const [updated] = await tx
+        .update(agents)
+        .set({ ...facts, labels: mergeLabels(hello.hostLabels, hello.userLabels, row.centralLabels) })
+        .where(eq(agents.id, row.id))
+        .returning();
+      return { ok: true, agentId: row.id, tenantId: row.tenantId, config: { centralLabels: updated!.centralLabels, revision: updated!.configRevision } };
+    });
+  }
+
+  return db.transaction(async (tx) => {
+    const [token] = await tx
+      .update(enrollmentTokens)
+      .set({ uses: sql`${enrollmentTokens.uses} + 1` })
+      .where(and(eq(enrollmentTokens.tokenHash, hashSecret(request.enrollmentToken)), isNull(enrollmentTokens.revokedAt)))
+      .returning();
+    if (!token) throw new ServiceError("UNAUTHORIZED", "enrollment token is unknown or revoked: create one with `probepilot enroll-tokens create`");
+    if (token.expiresAt && token.expiresAt.getTime() < Date.now()) {
+      throw new ServiceError("UNAUTHORIZED", `enrollment token ${token.id} expired at ${token.expiresAt.toISOString()}`);
+    }
+    const agentId = newId("agent");
+    const agentKey = newSecret("ppk");
+    await tx.insert(agents).values({
+      id: agentId,
+      tenantId: token.tenantId,
+      ...facts,
+      labels: mergeLabels(hello.hostLabels, hello.userLabels),
+      agentKeyHash: hashSecret(agentKey),
+      enrolledWith: token.id,
+    });
+    await recordAudit(tx, { tenantId: token.tenantId, actor: `enrollToken:${token.id}` }, "agent.enroll", agentId, { hostname: hello.hostname });
+    return { ok: true, agentId, tenantId: token.tenantId, agentKey, config: { centralLabels: {}, revision: 0 } };
+  });
+}

@@ -1,0 +1,15 @@
+import { router } from "./init.ts";
+import { agentsRouter } from "./routers/agents.ts";
+import { tokensRouter } from "./routers/tokens.ts";
+import { enrollTokensRouter } from "./routers/enroll-tokens.ts";
+import { systemRouter } from "./routers/system.ts";
+
+export const appRouter = router({
+  agents: agentsRouter,
+  tokens: tokensRouter,
+  enrollTokens: enrollTokensRouter,
+  system: systemRouter,
+});
+
+/** The API contract: clients use `import type { AppRouter }` only. */
+export type AppRouter = typeof appRouter;

@@ -1,0 +1,48 @@
+import { initTRPC, TRPCError } from "@trpc/server";
+import { roleAtLeast, type Role } from "@probepilot/shared";
+import type { Db } from "../db/client.ts";
+import type { Logger } from "../logger.ts";
+import { authenticate, type Principal } from "../services/auth/authenticate.ts";
+import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
+import { toTRPCError, errorFormatter } from "./error-adapter.ts";
+
+/** What every request can reach. Built per request from the bearer token. */
+export type TrpcContext = {
+  db: Db;
+  log: Logger;
+  agentConfig: AgentConfigPublisher;
+  bearerToken: string | undefined;
+};
+
+const t = initTRPC.context<TrpcContext>().create({ errorFormatter });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Maps every thrown ServiceError (and selector/label errors) to a TRPCError in one place. */
+const mapErrors = t.middleware(async ({ next }) => {
+  const result = await next();
+  if (!result.ok) throw toTRPCError(result.error);
+  return result;
+});
+
+const authenticated = (need: Role) =>
+  t.middleware(async ({ ctx, next }) => {
+    let principal: Principal;
+    try {
+      principal = await authenticate(ctx.db, ctx.bearerToken);
+    } catch (error) {
+      throw toTRPCError(error);
+    }
+    if (!roleAtLeast(principal.role, need)) {
+      throw new TRPCError({ code: "FORBIDDEN", message: `this call needs the "${need}" role; your token has "${principal.role}"` });
+    }
+    return next({ ctx: { ...ctx, principal } });
+  });
+
+/** Any valid token (viewer and up): reads. */
+export const protectedProcedure = t.procedure.use(mapErrors).use(authenticated("viewer"));
+/** Operator and up: day-to-day mutations (labels, rollouts). */
+export const operatorProcedure = t.procedure.use(mapErrors).use(authenticated("operator"));
+/** Admin only: tokens and enrollment. */
+export const adminProcedure = t.procedure.use(mapErrors).use(authenticated("admin"));

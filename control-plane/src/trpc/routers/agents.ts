@@ -1,0 +1,29 @@
+import { z } from "zod";
+import { AgentStatusSchema, LabelKeySchema, LabelValueSchema, SelectorStringSchema } from "@probepilot/shared";
+import { router, protectedProcedure, operatorProcedure } from "../init.ts";
+import { listAgents } from "../../services/agents/list-agents.ts";
+import { getAgent } from "../../services/agents/get-agent.ts";
+import { setAgentLabels } from "../../services/agents/set-agent-labels.ts";
+
+export const agentsRouter = router({
+  /** Agents matching a selector and status, paginated with an opaque cursor. */
+  list: protectedProcedure
+    .input(
+      z
+        .object({
+          selector: SelectorStringSchema.optional(),
+          status: AgentStatusSchema.optional(),
+          limit: z.number().int().min(1).max(1000).default(100),
+          cursor: z.string().optional(),
+        })
+        .default({ limit: 100 }),
+    )
+    .query(({ ctx, input }) => listAgents(ctx.db, ctx.principal.tenantId, input)),
+
+  get: protectedProcedure.input(z.object({ id: z.string().min(1) })).query(({ ctx, input }) => getAgent(ctx.db, ctx.principal.tenantId, input.id)),
+
+  /** Central labels: a value sets or overrides, `null` removes. They reach the agent through its config key. */
+  setLabels: operatorProcedure
+    .input(z.object({ id: z.string().min(1), labels: z.record(LabelKeySchema, LabelValueSchema.nullable()) }))
+    .mutation(({ ctx, input }) => setAgentLabels(ctx.db, ctx.agentConfig, ctx.principal, input)),
+});

@@ -1,0 +1,108 @@
+import { z } from "zod";
+import { LabelsSchema } from "./labels.ts";
+import { ProbeKindSchema, ProbeStateSchema } from "./probe-spec.ts";
+import { ERROR_CODES } from "./errors.ts";
+
+/** What the kernel lets this agent do; each check says why when it fails. */
+const CheckSchema = z.object({ available: z.boolean(), reason: z.string().optional() });
+export const CapabilitiesSchema = z.object({
+  btf: z.boolean(),
+  bpfSyscall: z.object({ permitted: z.boolean(), reason: z.string().optional() }),
+  tracepoints: CheckSchema.extend({ tracefs: z.string().optional() }),
+  perfEvents: CheckSchema.extend({ paranoid: z.number().int().optional() }),
+  kprobes: CheckSchema,
+  uid: z.number().int(),
+  capEff: z.string(),
+});
+export type AgentCapabilities = z.infer<typeof CapabilitiesSchema>;
+
+/** Facts an agent states about itself when it enrolls or re-identifies. */
+export const AgentHelloSchema = z.object({
+  agentVersion: z.string().min(1).max(64),
+  hostname: z.string().min(1).max(253),
+  os: z.string().max(128),
+  kernel: z.string().max(128),
+  arch: z.string().max(32),
+  /** Labels derived from host facts (`probepilot.io/hostname`, …). */
+  hostLabels: LabelsSchema,
+  /** Labels given on the agent's command line (`--label k=v`). */
+  userLabels: LabelsSchema,
+  capabilities: CapabilitiesSchema,
+});
+export type AgentHello = z.infer<typeof AgentHelloSchema>;
+
+/**
+ * Request on `ENROLL_SUBJECT`. A new agent presents a per-tenant enrollment token;
+ * an enrolled agent presents the id and key it stored on disk.
+ */
+export const EnrollRequestSchema = z.union([
+  z.object({ enrollmentToken: z.string().min(1), hello: AgentHelloSchema }),
+  z.object({ agentId: z.string().min(1), agentKey: z.string().min(1), hello: AgentHelloSchema }),
+]);
+export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
+
+/** Central config the control plane holds for one agent (KV `agentConfigBucket`, key = agent id). */
+export const AgentConfigSchema = z.object({
+  /** Labels set centrally: they extend or override host and user labels. */
+  centralLabels: LabelsSchema,
+  revision: z.number().int().nonnegative(),
+});
+export type AgentConfig = z.infer<typeof AgentConfigSchema>;
+
+export const EnrollReplySchema = z.discriminatedUnion("ok", [
+  z.object({
+    ok: z.literal(true),
+    agentId: z.string(),
+    tenantId: z.string(),
+    /** Present only on first enrollment: the agent stores it and never receives it again. */
+    agentKey: z.string().optional(),
+    config: AgentConfigSchema,
+  }),
+  z.object({ ok: z.literal(false), code: z.enum(ERROR_CODES), message: z.string() }),
+]);
+export type EnrollReply = z.infer<typeof EnrollReplySchema>;
+
+/** One probe's state on one agent. */
+export const ProbeStatusSchema = z.object({
+  kind: ProbeKindSchema,
+  version: z.string(),
+  policyId: z.string().optional(),
+  state: ProbeStateSchema,
+  error: z.string().max(4096).optional(),
+  reason: z.string().max(1024).optional(),
+  since: z.number().int().nonnegative(),
+});
+export type ProbeStatus = z.infer<typeof ProbeStatusSchema>;
+
+const StatusBaseSchema = z.object({
+  agentId: z.string().min(1),
+  tenantId: z.string().min(1),
+  /** Monotonic per agent process; lets the writer ignore stale reordered messages. */
+  seq: z.number().int().nonnegative(),
+  at: z.number().int().nonnegative(),
+});
+
+/**
+ * Messages on the status stream, published on `statusSubject(tenant, agent)`:
+ * `heartbeat` periodically and `status` on change carry the full current state
+ * (so any single message is enough to catch up); `goodbye` on clean shutdown.
+ */
+export const AgentStatusMessageSchema = z.discriminatedUnion("type", [
+  StatusBaseSchema.extend({
+    type: z.enum(["heartbeat", "status"]),
+    uptimeSec: z.number().nonnegative(),
+    heartbeatIntervalSec: z.number().positive(),
+    /** Effective labels (host, user and central merged). */
+    labels: LabelsSchema,
+    /** Policy id → revision the agent has reconciled. */
+    appliedPolicies: z.record(z.string(), z.number().int().nonnegative()),
+    probes: z.array(ProbeStatusSchema),
+    conflicts: z.array(z.object({ kind: z.string(), winner: z.string(), loser: z.string() })).default([]),
+  }),
+  StatusBaseSchema.extend({ type: z.literal("goodbye"), reason: z.string().max(256) }),
+]);
+export type AgentStatusMessage = z.infer<typeof AgentStatusMessageSchema>;
+
+export const AGENT_STATUSES = ["online", "offline"] as const;
+export const AgentStatusSchema = z.enum(AGENT_STATUSES);
+export type AgentStatus = z.infer<typeof AgentStatusSchema>;

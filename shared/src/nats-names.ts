@@ -1,0 +1,41 @@
+/**
+ * Every NATS subject, stream, consumer and KV bucket name in one place.
+ *
+ * Subjects put the tenant and agent in fixed token positions so that NATS
+ * permissions can later restrict an agent to publishing on its own subjects.
+ */
+
+/** Request/reply: an agent enrolls (or re-identifies) with the control plane. */
+export const ENROLL_SUBJECT = "pp.enroll";
+
+/** JetStream stream carrying hellos, heartbeats, status changes and goodbyes. */
+export const STATUS_STREAM = "PP_STATUS";
+export const STATUS_SUBJECT_PREFIX = "pp.status";
+export const statusSubject = (tenantId: string, agentId: string) => `${STATUS_SUBJECT_PREFIX}.${tenantId}.${agentId}`;
+export const STATUS_SUBJECTS_ALL = `${STATUS_SUBJECT_PREFIX}.>`;
+/** Durable pull consumer shared by control planes. */
+export const STATUS_CONSUMER = "pp-status-writer";
+
+/** JetStream stream carrying telemetry batches. */
+export const TELEMETRY_STREAM = "PP_TELEMETRY";
+export const TELEMETRY_SUBJECT_PREFIX = "pp.tm";
+export const telemetrySubject = (tenantId: string, agentId: string, probe: string) =>
+  `${TELEMETRY_SUBJECT_PREFIX}.${tenantId}.${agentId}.${probe}`;
+export const TELEMETRY_SUBJECTS_ALL = `${TELEMETRY_SUBJECT_PREFIX}.>`;
+
+/** Dead letters: poison messages with the reason in the `Pp-Dead-Letter-Reason` header. */
+export const DEAD_LETTER_SUBJECT_PREFIX = "pp.dlq";
+export const deadLetterSubject = (source: "status" | "telemetry") => `${DEAD_LETTER_SUBJECT_PREFIX}.${source}`;
+export const DEAD_LETTER_REASON_HEADER = "Pp-Dead-Letter-Reason";
+
+/**
+ * Core-NATS nudge telling one agent that its central config (labels) changed.
+ * The config itself lives in the agent-config KV bucket; agents read their key
+ * on connect and on every nudge (one KV watcher per agent does not scale: see the brief).
+ */
+export const agentConfigNudgeSubject = (tenantId: string, agentId: string) => `pp.agent.${tenantId}.${agentId}.config`;
+
+/** KV bucket per tenant holding rollout policies (one key per policy). */
+export const policyBucket = (tenantId: string) => `pp_policies_${tenantId}`;
+/** KV bucket per tenant holding per-agent central config (key = agent id). */
+export const agentConfigBucket = (tenantId: string) => `pp_agentcfg_${tenantId}`;

@@ -1,0 +1,31 @@
+import { defineConfig } from "vitest/config";
+
+/**
+ * Two projects: `unit` (pure, fast) and `integration` (`*.integration.test.ts`:
+ * real Postgres with a fresh database per suite, a real `nats-server -js` per
+ * suite, real processes). `npm test` runs both.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          include: ["{shared,control-plane,agent,web}/test/**/*.test.ts"],
+          exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
+        },
+      },
+      {
+        test: {
+          name: "integration",
+          include: ["{shared,control-plane,agent,web}/test/**/*.integration.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          // 2 cores: suites each start their own nats-server and database; keep it to two at a time.
+          maxWorkers: 2,
+          fileParallelism: true,
+        },
+      },
+    ],
+  },
+});

@@ -1,0 +1,1 @@
+export { PLACEHOLDER_PAGE } from "./placeholder-page.ts";
