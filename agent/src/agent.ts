@@ -1,0 +1,177 @@
+import type { NatsConnection } from "nats";
+import { desiredProbes, mergeLabels, type AgentConfig, type AgentHello, type Labels, type MetricSeries, type ProbeKind, type ProbeStatus } from "@probepilot/shared";
+import type { Logger } from "./logger.ts";
+import type { AgentMetrics } from "./metrics.ts";
+import { loadIdentity, type AgentIdentity } from "./identity/identity-store.ts";
+import { enrollAgent } from "./bus/enroll.ts";
+import { AgentConfigWatch } from "./bus/config-watch.ts";
+import { PolicyWatch } from "./bus/policy-watch.ts";
+import { StatusReporter, type StatusState } from "./bus/status-reporter.ts";
+import { TelemetryPublisher } from "./telemetry/telemetry-publisher.ts";
+import { PROBE_FACTORIES, unsupportedReason } from "./probes/catalog.ts";
+import { ProbeSupervisor, type ProbeAssignment } from "./probes/probe-supervisor.ts";
+
+export type AgentOptions = {
+  nc: NatsConnection;
+  hello: AgentHello;
+  dataDir: string;
+  enrollToken?: string;
+  heartbeatSec: number;
+  /** Probe kinds run without any policy (the procfs `host` baseline). */
+  defaultProbes: ProbeKind[];
+  log: Logger;
+  metrics: AgentMetrics;
+};
+
+/** Version string of probes that run by default, outside any rollout. */
+export const BUILTIN_VERSION = "builtin";
+
+/**
+ * One host agent: enrolls, keeps its labels current, watches its tenant's
+ * policies, reconciles the probes it runs with what they ask for, and reports
+ * its state. The NATS connection is passed in, so the fleet simulator can run
+ * many agents over a few shared connections.
+ */
+export class Agent {
+  private identity: AgentIdentity | null = null;
+  private configWatch: AgentConfigWatch | null = null;
+  private policyWatch: PolicyWatch | null = null;
+  private reporter: StatusReporter | null = null;
+  private publisher: TelemetryPublisher | null = null;
+  private readonly supervisors = new Map<ProbeKind, ProbeSupervisor>();
+  /** Probes wanted but impossible here, with the reason. */
+  private readonly unsupported = new Map<ProbeKind, ProbeStatus>();
+  private conflicts: { kind: string; winner: string; loser: string }[] = [];
+  private appliedPolicies: Record<string, number> = {};
+  private reconciling: Promise<void> = Promise.resolve();
+  private readonly abort = new AbortController();
+  private started = false;
+
+  constructor(private readonly opts: AgentOptions) {}
+
+  get agentId(): string | undefined {
+    return this.identity?.agentId;
+  }
+
+  /** Effective labels: host facts, then command-line labels, then central labels. */
+  get labels(): Labels {
+    return mergeLabels(this.opts.hello.hostLabels, this.opts.hello.userLabels, this.configWatch?.config.centralLabels ?? {});
+  }
+
+  /** Enroll, start watching config and policies, run the first reconcile and start reporting. */
+  async start(): Promise<void> {
+    const { nc, log } = this.opts;
+    const enrolled = await enrollAgent({
+      nc,
+      hello: this.opts.hello,
+      dataDir: this.opts.dataDir,
+      identity: await loadIdentity(this.opts.dataDir),
+      enrollToken: this.opts.enrollToken,
+      log,
+      signal: this.abort.signal,
+    });
+    const identity = (this.identity = enrolled.identity);
+    const js = nc.jetstream();
+    this.publisher = new TelemetryPublisher(js, identity.tenantId, identity.agentId, log, this.opts.metrics);
+    this.reporter = new StatusReporter(js, identity.tenantId, identity.agentId, this.opts.heartbeatSec, () => this.statusState(), log, this.opts.metrics);
+    this.configWatch = new AgentConfigWatch(nc, identity.tenantId, identity.agentId, enrolled.config, (c) => this.onConfig(c), log);
+    this.configWatch.start();
+    this.policyWatch = new PolicyWatch(nc, identity.tenantId, () => this.scheduleReconcile(), log);
+    await this.policyWatch.start();
+    this.started = true;
+    await this.scheduleReconcile();
+    this.reporter.start();
+    log.info({ agentId: identity.agentId, labels: this.labels }, "agent running");
+  }
+
+  /** Called after NATS reconnects: re-read what may have changed while disconnected. */
+  async onReconnect(): Promise<void> {
+    await this.configWatch?.refresh();
+    this.reporter?.changed();
+  }
+
+  /** Stop probes, say goodbye, stop watching. The connection is the caller's to close. */
+  async stop(reason = "shutdown"): Promise<void> {
+    this.abort.abort(new Error("agent stopping"));
+    this.started = false;
+    await this.reconciling;
+    await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
+    this.supervisors.clear();
+    await this.reporter?.stop(reason);
+    this.configWatch?.stop();
+    await this.policyWatch?.stop();
+  }
+
+  /** Current per-probe state (running probes and unsupported ones). */
+  probeStatuses(): ProbeStatus[] {
+    return [...[...this.supervisors.values()].map((s) => s.status), ...this.unsupported.values()].sort((a, b) => a.kind.localeCompare(b.kind));
+  }
+
+  /** Policies that did not parse, by key (reported in logs; kept out of the desired state). */
+  invalidPolicies(): Map<string, string> {
+    return this.policyWatch?.invalid ?? new Map();
+  }
+
+  private statusState(): StatusState {
+    return { labels: this.labels, appliedPolicies: this.appliedPolicies, probes: this.probeStatuses(), conflicts: this.conflicts };
+  }
+
+  private onConfig(_config: AgentConfig): void {
+    // Central labels changed: selectors may now match differently.
+    void this.scheduleReconcile();
+    this.reporter?.changed();
+  }
+
+  /** Reconciles run one after another; a burst of policy changes queues behind the one in flight. */
+  private scheduleReconcile(): Promise<void> {
+    this.reconciling = this.reconciling.then(() => this.reconcile()).catch((err) => this.opts.log.error({ err }, "reconcile failed"));
+    return this.reconciling;
+  }
+
+  private async reconcile(): Promise<void> {
+    if (!this.started || !this.identity || !this.policyWatch) return;
+    this.opts.metrics.reconciles.inc();
+    const { probes, conflicts } = desiredProbes(this.policyWatch.policies.values(), this.identity.agentId, this.labels);
+    const desired = new Map<ProbeKind, ProbeAssignment>();
+    for (const kind of this.opts.defaultProbes) desired.set(kind, { kind, version: BUILTIN_VERSION, specHash: BUILTIN_VERSION, params: {} });
+    for (const p of probes) desired.set(p.kind, p); // a policy overrides the built-in default
+    this.conflicts = conflicts;
+    for (const c of conflicts) this.opts.log.warn(c, "two policies ask for the same probe kind; the newer one wins");
+
+    // Stop what is no longer wanted or wanted differently.
+    for (const [kind, supervisor] of this.supervisors) {
+      const want = desired.get(kind);
+      if (!want || want.specHash !== supervisor.assignment.specHash || want.policyId !== supervisor.assignment.policyId) {
+        this.supervisors.delete(kind);
+        await supervisor.stop();
+      }
+    }
+    this.unsupported.clear();
+    for (const [kind, want] of desired) {
+      if (this.supervisors.has(kind)) continue;
+      const reason = unsupportedReason(kind);
+      if (reason) {
+        this.unsupported.set(kind, { kind, version: want.version, ...(want.policyId ? { policyId: want.policyId } : {}), state: "unsupported", reason, since: Date.now() });
+        continue;
+      }
+      const supervisor = new ProbeSupervisor(
+        want,
+        PROBE_FACTORIES[kind]!,
+        {
+          emitSeries: (series: MetricSeries[]) => void this.publisher?.publishSeries(kind, want.version, series),
+          reportError: (err: Error) => {
+            this.opts.metrics.probeErrors.inc({ probe: kind });
+            this.opts.log.warn({ probe: kind, err: err.message }, "probe error");
+          },
+        },
+        () => this.reporter?.changed(),
+        () => this.opts.metrics.probeRestarts.inc({ probe: kind }),
+        this.opts.log.child({ probe: kind }),
+      );
+      this.supervisors.set(kind, supervisor);
+      await supervisor.start();
+    }
+    this.appliedPolicies = Object.fromEntries([...this.policyWatch.policies].map(([id, p]) => [id, p.revision]));
+    this.reporter?.changed();
+  }
+}

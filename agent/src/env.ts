@@ -1,0 +1,75 @@
+import { parseArgs } from "node:util";
+import path from "node:path";
+import { z } from "zod";
+import { describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
+
+/**
+ * The agent's configuration: command-line flags win over environment variables,
+ * which win over defaults. Parsed once at start; nothing else reads `process.env`.
+ */
+export const AgentEnvSchema = z.object({
+  natsUrl: z.string().min(1),
+  enrollToken: z.string().min(1).optional(),
+  dataDir: z.string().min(1),
+  labels: z.record(z.string(), z.string()),
+  heartbeatSec: z.number().positive().max(3600),
+  /** `host:port` for /healthz and /metrics, or null to serve neither. */
+  httpAddr: z.string().regex(/^[^:]+:\d+$/, "expected host:port, e.g. 127.0.0.1:7071, or \"off\"").nullable(),
+  /** Probes every agent runs whatever the policies say (the procfs baseline). */
+  defaultProbes: z.array(z.string()),
+  logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+});
+export type AgentEnv = z.infer<typeof AgentEnvSchema>;
+
+export const AGENT_USAGE = `usage: probepilot-agent [options]
+
+  --nats URL            NATS server(s), comma-separated      (NATS_URL, default nats://127.0.0.1:4222)
+  --enroll-token TOKEN  per-tenant enrollment token           (PROBEPILOT_ENROLL_TOKEN; needed on first start only)
+  --data-dir DIR        identity and state                    (PROBEPILOT_AGENT_DATA_DIR, default /var/lib/probepilot-agent)
+  --label k=v           extra label, repeatable               (PROBEPILOT_AGENT_LABELS, comma-separated k=v list)
+  --heartbeat SECONDS   heartbeat interval                    (PROBEPILOT_HEARTBEAT_SEC, default 10)
+  --http HOST:PORT|off  /healthz and /metrics                 (PROBEPILOT_AGENT_HTTP, default 127.0.0.1:7071)
+  --default-probes LIST probes run without a policy           (PROBEPILOT_DEFAULT_PROBES, default host; "none" for none)
+  --log-level LEVEL     trace|debug|info|warn|error|silent    (PROBEPILOT_LOG_LEVEL, default info)
+  -h, --help            this text
+`;
+
+/** Parse flags and environment into a validated config, or throw an Error whose message lists every problem. */
+export function parseAgentEnv(argv: string[], env: Record<string, string | undefined>): AgentEnv {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      nats: { type: "string" },
+      "enroll-token": { type: "string" },
+      "data-dir": { type: "string" },
+      label: { type: "string", multiple: true },
+      heartbeat: { type: "string" },
+      http: { type: "string" },
+      "default-probes": { type: "string" },
+      "log-level": { type: "string" },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  const labels: Labels = {};
+  const assignments = [...(env.PROBEPILOT_AGENT_LABELS?.split(",").filter((s) => s.trim()) ?? []), ...(values.label ?? [])];
+  for (const assignment of assignments) {
+    const { key, value } = parseLabelAssignment(assignment.trim());
+    labels[key] = value;
+  }
+  const http = values.http ?? env.PROBEPILOT_AGENT_HTTP ?? "127.0.0.1:7071";
+  const defaultProbes = values["default-probes"] ?? env.PROBEPILOT_DEFAULT_PROBES ?? "host";
+  const candidate = {
+    natsUrl: values.nats ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
+    enrollToken: values["enroll-token"] ?? env.PROBEPILOT_ENROLL_TOKEN,
+    dataDir: path.resolve(values["data-dir"] ?? env.PROBEPILOT_AGENT_DATA_DIR ?? "/var/lib/probepilot-agent"),
+    labels,
+    heartbeatSec: Number(values.heartbeat ?? env.PROBEPILOT_HEARTBEAT_SEC ?? 10),
+    httpAddr: http === "off" ? null : http,
+    defaultProbes: defaultProbes === "none" ? [] : defaultProbes.split(",").map((s) => s.trim()).filter(Boolean),
+    logLevel: values["log-level"] ?? env.PROBEPILOT_LOG_LEVEL ?? "info",
+  };
+  const parsed = AgentEnvSchema.safeParse(candidate);
+  if (!parsed.success) throw new Error(`invalid agent configuration: ${describeZodError(parsed.error)}`);
+  return parsed.data;
+}

@@ -1,0 +1,108 @@
+import { connect } from "nats";
+import { AgentHelloSchema, ProbeKindSchema, describeZodError } from "@probepilot/shared";
+import { AGENT_USAGE, parseAgentEnv } from "./env.ts";
+import { createAgentLogger } from "./logger.ts";
+import { createAgentMetrics } from "./metrics.ts";
+import { readHostFacts, hostLabels } from "./host/host-facts.ts";
+import { detectCapabilities } from "./host/capabilities.ts";
+import { startOpsServer } from "./ops/ops-server.ts";
+import { Agent } from "./agent.ts";
+import { EnrollRefusedError } from "./bus/enroll.ts";
+import { AGENT_VERSION } from "./version.ts";
+
+/** `probepilot-agent`: the host agent process. */
+async function main(argv: string[]): Promise<number> {
+  if (argv.includes("-h") || argv.includes("--help")) {
+    process.stdout.write(AGENT_USAGE);
+    return 0;
+  }
+  let env;
+  try {
+    env = parseAgentEnv(argv, process.env);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${AGENT_USAGE}`);
+    return 2;
+  }
+  const log = createAgentLogger(env.logLevel);
+  const metrics = createAgentMetrics();
+  const defaultProbes = env.defaultProbes.map((p) => {
+    const kind = ProbeKindSchema.safeParse(p);
+    if (!kind.success) throw new Error(`--default-probes: unknown probe kind "${p}"`);
+    return kind.data;
+  });
+
+  const [facts, capabilities] = await Promise.all([readHostFacts(), detectCapabilities()]);
+  const helloResult = AgentHelloSchema.safeParse({
+    agentVersion: AGENT_VERSION,
+    hostname: facts.hostname,
+    os: facts.os,
+    kernel: facts.kernel,
+    arch: facts.arch,
+    hostLabels: hostLabels(facts),
+    userLabels: env.labels,
+    capabilities,
+  });
+  if (!helloResult.success) throw new Error(`cannot describe this host: ${describeZodError(helloResult.error)}`);
+  log.info({ facts, capabilities, labels: env.labels }, "host detected");
+
+  // Connect and stay connected: the agent outlives NATS outages.
+  const nc = await connect({ servers: env.natsUrl.split(","), name: `probepilot-agent@${facts.hostname}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
+  metrics.natsConnected.set(1);
+  const agent = new Agent({ nc, hello: helloResult.data, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes, log, metrics });
+  let natsUp = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect") {
+        natsUp = false;
+        metrics.natsConnected.set(0);
+        log.warn("NATS disconnected; reconnecting");
+      } else if (s.type === "reconnect") {
+        natsUp = true;
+        metrics.natsConnected.set(1);
+        log.info("NATS reconnected");
+        void agent.onReconnect();
+      }
+    }
+  })();
+
+  const ops = env.httpAddr
+    ? await startOpsServer(env.httpAddr, () => ({ ok: natsUp && agent.agentId !== undefined, nats: natsUp, agentId: agent.agentId ?? null, labels: agent.labels, probes: agent.probeStatuses() }), metrics.registry)
+    : null;
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    await agent.stop(`agent stopped by ${signal}`).catch((err) => log.error({ err }, "error while stopping"));
+    await nc.drain().catch(() => {});
+    ops?.close();
+    log.info("agent stopped");
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+
+  try {
+    await agent.start();
+  } catch (err) {
+    if (stopping) return 0;
+    if (err instanceof EnrollRefusedError) {
+      log.fatal(err.message);
+      await nc.close();
+      return 1;
+    }
+    throw err;
+  }
+  return -1; // keep running until a signal
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err) => {
+    process.stderr.write(`probepilot-agent: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,4 @@
+/** Kubernetes-style label selectors: AST, parser/formatter and matcher. */
+export * from "./ast.ts";
+export * from "./parse.ts";
+export * from "./match.ts";
