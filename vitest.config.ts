@@ -11,6 +11,7 @@ export default defineConfig({
       {
         test: {
           name: "unit",
+          sequence: { groupOrder: 0 },
           include: ["{shared,control-plane,agent,web}/test/**/*.test.ts"],
           exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
         },
@@ -18,6 +19,8 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          // Unit tests run first; projects with different worker limits need distinct groups.
+          sequence: { groupOrder: 1 },
           include: ["{shared,control-plane,agent,web}/test/**/*.integration.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,

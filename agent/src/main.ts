@@ -8,6 +8,7 @@ import { detectCapabilities } from "./host/capabilities.ts";
 import { startOpsServer } from "./ops/ops-server.ts";
 import { Agent } from "./agent.ts";
 import { EnrollRefusedError } from "./bus/enroll.ts";
+import { closeNats } from "./bus/close-nats.ts";
 import { AGENT_VERSION } from "./version.ts";
 
 /** `probepilot-agent`: the host agent process. */
@@ -75,7 +76,7 @@ async function main(argv: string[]): Promise<number> {
     stopping = true;
     log.info({ signal }, "shutting down");
     await agent.stop(`agent stopped by ${signal}`).catch((err) => log.error({ err }, "error while stopping"));
-    await nc.drain().catch(() => {});
+    await closeNats(nc);
     ops?.close();
     log.info("agent stopped");
     process.exit(0);

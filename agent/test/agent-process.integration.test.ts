@@ -38,6 +38,8 @@ async function spawnAgent(extra: string[] = []): Promise<RunningAgent> {
   return { child, httpPort, exited, output: () => output };
 }
 
+type AgentHealthz = { ok: boolean; agentId: string | null; labels?: Record<string, string> };
+
 const listAll = () => h.client().agents.list.query({});
 
 describe("an agent process on this host", () => {
@@ -69,7 +71,7 @@ describe("an agent process on this host", () => {
     // Central labels reach the agent.
     await h.client().agents.setLabels.mutate({ id: agentId, labels: { tier: "gold", team: "platform" } });
     await waitFor(async () => {
-      const h2 = await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json();
+      const h2 = (await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json()) as AgentHealthz;
       return h2.labels?.tier === "gold" && h2.labels?.team === "platform" ? h2 : undefined;
     }, { what: "central labels on the agent", debug: agent.output });
     const got = await h.client().agents.get.query({ id: agentId });
@@ -91,7 +93,7 @@ describe("an agent process on this host", () => {
     expect((await listAll()).total).toBe(1);
     expect(back.labels.tier).toBe("gold");
     const health = await waitFor(async () => {
-      const r = await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json().catch(() => undefined);
+      const r = (await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json().catch(() => undefined)) as AgentHealthz | undefined;
       return r?.labels?.tier === "gold" ? r : undefined;
     }, { what: "agent has central labels after restart" });
     expect(health.agentId).toBe(agentId);

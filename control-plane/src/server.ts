@@ -8,7 +8,7 @@ import { tenants } from "./db/schema.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createControlPlaneMetrics, type ControlPlaneMetrics } from "./metrics.ts";
 import { bootstrapIfEmpty } from "./services/auth/bootstrap.ts";
-import { connectNats } from "./nats/connect.ts";
+import { closeNats, connectNats } from "./nats/connect.ts";
 import { ensureJetStream, ensureTenantBuckets } from "./nats/jetstream-setup.ts";
 import { NatsAgentConfigStore } from "./nats/agent-config-store.ts";
 import { startEnrollResponder } from "./nats/enroll-responder.ts";
@@ -80,7 +80,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
       enrollSub.unsubscribe();
       await statusConsumer.stop();
       await stopSweeper();
-      await nc.drain().catch(() => {});
+      await closeNats(nc);
       await db.close();
       log.info("control plane stopped");
     })());

@@ -36,7 +36,7 @@ describe("authentication over HTTP", () => {
   it("rejects a missing token with 401 and says how to send one", async () => {
     const res = await fetch(`${h.cp.url}/trpc/agents.list`);
     expect(res.status).toBe(401);
-    const body = await res.json();
+    const body = (await res.json()) as { error: { message: string } };
     expect(body.error.message).toMatch(/missing API token/);
   });
 

@@ -1,0 +1,60 @@
+import { RoleSchema } from "@probepilot/shared";
+import type { CommandContext } from "../command.ts";
+import { UsageError } from "../command.ts";
+import { renderTable, ago } from "../table.ts";
+import { parseDurationSec } from "../duration.ts";
+
+/** `tokens create --role R [--name N]` */
+export async function tokensCreate(ctx: CommandContext): Promise<void> {
+  const role = RoleSchema.safeParse(ctx.flags.role);
+  if (!role.success) throw new UsageError(`--role must be one of viewer, operator, admin${ctx.flags.role ? ` (got "${ctx.flags.role}")` : ""}`);
+  const t = await ctx.api.tokens.create.mutate({ role: role.data, name: ctx.flags.name ?? "api" });
+  if (ctx.json) return ctx.print(t);
+  ctx.out(`created ${t.role} token ${t.id} (${t.name}). It is shown once; store it now:\n${t.token}`);
+}
+
+/** `tokens list` */
+export async function tokensList(ctx: CommandContext): Promise<void> {
+  const tokens = await ctx.api.tokens.list.query();
+  if (ctx.json) return ctx.print(tokens);
+  ctx.out(renderTable(["ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"], tokens.map((t) => [t.id, t.name, t.role, ago(t.createdAt), ago(t.lastUsedAt), t.revokedAt ? ago(t.revokedAt) : "-"])));
+}
+
+/** `tokens revoke ID` */
+export async function tokensRevoke(ctx: CommandContext): Promise<void> {
+  const id = ctx.requireArg(0, "token id");
+  await ctx.api.tokens.revoke.mutate({ id });
+  if (ctx.json) return ctx.print({ id, revoked: true });
+  ctx.out(`revoked ${id}`);
+}
+
+/** `enroll-tokens create [--description D] [--expires-in 24h]` */
+export async function enrollTokensCreate(ctx: CommandContext): Promise<void> {
+  const expiresInSec = ctx.flags["expires-in"] ? parseDurationSec(ctx.flags["expires-in"], "--expires-in") : undefined;
+  const t = await ctx.api.enrollTokens.create.mutate({ description: ctx.flags.description, expiresInSec });
+  if (ctx.json) return ctx.print(t);
+  ctx.out(
+    `created enrollment token ${t.id}${t.expiresAt ? ` (expires ${new Date(t.expiresAt).toISOString()})` : ""}. It is shown once:\n${t.token}\n\n` +
+      `enroll an agent with:\n  probepilot-agent --nats nats://<nats-host>:4222 --enroll-token ${t.token}`,
+  );
+}
+
+/** `enroll-tokens list` */
+export async function enrollTokensList(ctx: CommandContext): Promise<void> {
+  const tokens = await ctx.api.enrollTokens.list.query();
+  if (ctx.json) return ctx.print(tokens);
+  ctx.out(
+    renderTable(
+      ["ID", "DESCRIPTION", "USES", "CREATED", "EXPIRES", "REVOKED"],
+      tokens.map((t) => [t.id, t.description || "-", String(t.uses), ago(t.createdAt), t.expiresAt ? new Date(t.expiresAt).toISOString() : "never", t.revokedAt ? ago(t.revokedAt) : "-"]),
+    ),
+  );
+}
+
+/** `enroll-tokens revoke ID` */
+export async function enrollTokensRevoke(ctx: CommandContext): Promise<void> {
+  const id = ctx.requireArg(0, "enrollment token id");
+  await ctx.api.enrollTokens.revoke.mutate({ id });
+  if (ctx.json) return ctx.print({ id, revoked: true });
+  ctx.out(`revoked ${id}`);
+}

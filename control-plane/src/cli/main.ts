@@ -1,0 +1,116 @@
+import { parseArgs } from "node:util";
+import { LabelError, SelectorSyntaxError } from "@probepilot/shared";
+import { createApiClient, describeCallError } from "./client.ts";
+import { resolveConnection } from "./credentials.ts";
+import { UsageError, type CommandContext } from "./command.ts";
+import { agentsGet, agentsLabel, agentsList } from "./commands/agents.ts";
+import { enrollTokensCreate, enrollTokensList, enrollTokensRevoke, tokensCreate, tokensList, tokensRevoke } from "./commands/tokens.ts";
+import { login, whoami } from "./commands/session.ts";
+
+export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json] <command>
+
+  login --token TOKEN [--url URL]          check and save URL and token (~/.config/probepilot/login.json)
+  whoami                                   the token's tenant and role
+  agents list [--selector S] [--status online|offline] [--limit N] [--cursor C]
+  agents get ID                            one agent: labels, capabilities, probes
+  agents label ID k=v… [k-…]               set central labels (k- removes one)
+  tokens create --role viewer|operator|admin [--name N]
+  tokens list | tokens revoke ID
+  enroll-tokens create [--description D] [--expires-in 24h]
+  enroll-tokens list | enroll-tokens revoke ID
+
+  --json   print JSON for tools instead of tables
+  The URL and token come from --url/--token, then PROBEPILOT_URL/PROBEPILOT_TOKEN,
+  then the saved login; the URL defaults to http://127.0.0.1:7070.
+`;
+
+type Command = (ctx: CommandContext) => Promise<void>;
+const COMMANDS: Record<string, Command> = {
+  login,
+  whoami,
+  "agents list": agentsList,
+  "agents get": agentsGet,
+  "agents label": agentsLabel,
+  "tokens create": tokensCreate,
+  "tokens list": tokensList,
+  "tokens revoke": tokensRevoke,
+  "enroll-tokens create": enrollTokensCreate,
+  "enroll-tokens list": enrollTokensList,
+  "enroll-tokens revoke": enrollTokensRevoke,
+};
+
+export type CliIo = { stdout: (s: string) => void; stderr: (s: string) => void; env: Record<string, string | undefined> };
+
+/** Run the CLI; returns the exit code (0 ok, 1 the call failed, 2 wrong usage). */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        url: { type: "string" },
+        token: { type: "string" },
+        json: { type: "boolean", default: false },
+        help: { type: "boolean", short: "h", default: false },
+        selector: { type: "string", short: "l" },
+        status: { type: "string" },
+        limit: { type: "string" },
+        cursor: { type: "string" },
+        role: { type: "string" },
+        name: { type: "string" },
+        description: { type: "string" },
+        "expires-in": { type: "string" },
+      },
+    });
+  } catch (error) {
+    io.stderr(`${(error as Error).message}\n\n${CLI_USAGE}`);
+    return 2;
+  }
+  const { positionals, values } = parsed;
+  if (values.help || positionals.length === 0) {
+    (values.help ? io.stdout : io.stderr)(CLI_USAGE);
+    return values.help ? 0 : 2;
+  }
+  const [first, second] = positionals;
+  const twoWord = `${first} ${second}`;
+  const name = COMMANDS[twoWord] ? twoWord : first!;
+  const command = COMMANDS[name];
+  if (!command) {
+    io.stderr(`unknown command "${positionals.join(" ")}"\n\n${CLI_USAGE}`);
+    return 2;
+  }
+  const { url, token } = await resolveConnection({ url: values.url, token: name === "login" ? undefined : values.token }, io.env);
+  const { url: _u, token: _t, json, help: _h, ...flags } = values;
+  const ctx: CommandContext = {
+    api: createApiClient(url, token),
+    url,
+    args: positionals.slice(name.split(" ").length),
+    flags: { ...flags, token: values.token },
+    json: Boolean(json),
+    env: io.env,
+    out: (text) => io.stdout(`${text}\n`),
+    print: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
+    requireArg: (index, what) => {
+      const arg = positionals[name.split(" ").length + index];
+      if (!arg) throw new UsageError(`"${name}" needs the ${what}`);
+      return arg;
+    },
+  };
+  try {
+    await command(ctx);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr(`${error.message}\n`);
+      return 2;
+    }
+    if (error instanceof LabelError || error instanceof SelectorSyntaxError) {
+      io.stderr(`${error.message}\n`);
+      return 2;
+    }
+    io.stderr(`error: ${describeCallError(error, url)}\n`);
+    return 1;
+  }
+}

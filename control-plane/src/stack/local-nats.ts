@@ -1,0 +1,50 @@
+import { spawn } from "node:child_process";
+import { mkdir, open } from "node:fs/promises";
+import net from "node:net";
+
+export type LocalNats = { url: string; stop: () => Promise<void> };
+
+export class MissingNatsServerError extends Error {
+  override readonly name = "MissingNatsServerError";
+  constructor(options?: { cause?: unknown }) {
+    super("nats-server was not found on PATH: install it (Debian/Ubuntu: `apt-get install nats-server`), or set NATS_URL to a running NATS with JetStream", options);
+  }
+}
+
+/** A local `nats-server -js` with its store under `storeDir`; its output goes to `logFile`. */
+export async function startLocalNats(opts: { port: number; storeDir: string; logFile: string }): Promise<LocalNats> {
+  await mkdir(opts.storeDir, { recursive: true });
+  const logHandle = await open(opts.logFile, "a");
+  const child = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(opts.port), "-sd", opts.storeDir], { stdio: ["ignore", logHandle.fd, logHandle.fd] });
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  // Ready when the port accepts connections; failed if the process cannot start or exits first.
+  let gaveUp = false;
+  const failed = new Promise<never>((_, reject) => {
+    child.once("error", (e: NodeJS.ErrnoException) => reject(e.code === "ENOENT" ? new MissingNatsServerError({ cause: e }) : e));
+    void exited.then((code) => reject(new Error(`nats-server exited with code ${code} before accepting connections; see ${opts.logFile} (is port ${opts.port} taken? set PROBEPILOT_NATS_PORT)`)));
+  });
+  const listening = (async () => {
+    while (!gaveUp && !(await canConnect(opts.port))) await new Promise((r) => setTimeout(r, 50));
+  })();
+  try {
+    await Promise.race([listening, failed]);
+  } finally {
+    gaveUp = true;
+  }
+  return {
+    url: `nats://127.0.0.1:${opts.port}`,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      await exited;
+      await logHandle.close();
+    },
+  };
+}
+
+function canConnect(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1");
+    socket.once("connect", () => (socket.destroy(), resolve(true)));
+    socket.once("error", () => resolve(false));
+  });
+}

@@ -1,0 +1,27 @@
+import path from "node:path";
+import { z } from "zod";
+import { describeZodError } from "@probepilot/shared";
+
+/** Configuration of `npm start` (the whole local stack). */
+export const StackEnvSchema = z.object({
+  DATABASE_URL: z.string().url().optional(),
+  NATS_URL: z.string().min(1).optional(),
+  PROBEPILOT_DATA_DIR: z.string().default(".probepilot"),
+  PROBEPILOT_PORT: z.coerce.number().int().min(1).max(65535).default(7070),
+  /** Port of the embedded Postgres (only when DATABASE_URL is unset). */
+  PROBEPILOT_PG_PORT: z.coerce.number().int().min(1).max(65535).default(7432),
+  /** Port of the local nats-server (only when NATS_URL is unset). */
+  PROBEPILOT_NATS_PORT: z.coerce.number().int().min(1).max(65535).default(7422),
+  /** The local agent's /healthz and /metrics. */
+  PROBEPILOT_AGENT_HTTP: z.string().default("127.0.0.1:7071"),
+  /** "off" to start the stack without the local agent. */
+  PROBEPILOT_LOCAL_AGENT: z.enum(["on", "off"]).default("on"),
+  PROBEPILOT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
+});
+export type StackEnv = z.infer<typeof StackEnvSchema> & { dataDir: string };
+
+export function parseStackEnv(source: Record<string, string | undefined>): StackEnv {
+  const parsed = StackEnvSchema.safeParse(source);
+  if (!parsed.success) throw new Error(`invalid configuration: ${describeZodError(parsed.error)}`);
+  return { ...parsed.data, dataDir: path.resolve(parsed.data.PROBEPILOT_DATA_DIR) };
+}
