@@ -19,7 +19,10 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "pp-agent-"));
   enrollToken = (await h.client().enrollTokens.create.mutate({ description: "e2e" })).token;
 });
+const spawned: ChildProcess[] = [];
 afterAll(async () => {
+  // A failed assertion must not leave agents running after the suite.
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   await h?.stop();
   await rm(dataDir, { recursive: true, force: true });
 });
@@ -31,6 +34,7 @@ async function spawnAgent(extra: string[] = []): Promise<RunningAgent> {
   const child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dataDir, "--heartbeat", "1", "--http", `127.0.0.1:${httpPort}`, "--label", "team=core", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
+  spawned.push(child);
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
