@@ -52,10 +52,11 @@ async function main(): Promise<void> {
   try {
     let databaseUrl = env.DATABASE_URL;
     if (!databaseUrl) {
-      const pg: LocalPostgres = await step(`starting embedded Postgres on 127.0.0.1:${env.PROBEPILOT_PG_PORT} (data in ${path.join(env.dataDir, "postgres")})`, () =>
+      const pg: LocalPostgres = await step(`starting embedded Postgres on 127.0.0.1:${env.PROBEPILOT_PG_PORT}`, () =>
         startEmbeddedPostgres({ dir: path.join(env.dataDir, "postgres"), port: env.PROBEPILOT_PG_PORT, database: "probepilot", logFile: path.join(logDir, "postgres.log") }),
       );
       stoppers.push(pg.stop);
+      say(`  data in ${pg.dataDir}`);
       databaseUrl = pg.url;
     } else say(`• using Postgres at DATABASE_URL`);
 
