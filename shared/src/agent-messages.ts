@@ -3,15 +3,26 @@ import { LabelsSchema } from "./labels.ts";
 import { ProbeKindSchema, ProbeStateSchema } from "./probe-spec.ts";
 import { ERROR_CODES } from "./errors.ts";
 
-/** What the kernel lets this agent do; each check says why when it fails. */
+/**
+ * What the host lets the agent do with eBPF, detected before any probe loads so
+ * that an unsupported probe can say why. Every check is independent; a failed
+ * one is `false` with a human-readable `reason`.
+ */
 const CheckSchema = z.object({ available: z.boolean(), reason: z.string().optional() });
 export const CapabilitiesSchema = z.object({
+  /** `/sys/kernel/btf/vmlinux` readable with the BTF magic: CO-RE programs can be relocated. */
   btf: z.boolean(),
+  /** Whether the agent may call bpf(2) to load tracing programs (CAP_BPF or CAP_SYS_ADMIN). */
   bpfSyscall: z.object({ permitted: z.boolean(), reason: z.string().optional() }),
+  /** tracefs mounted where libbpf looks, with `sched/sched_switch` present. */
   tracepoints: CheckSchema.extend({ tracefs: z.string().optional() }),
+  /** System-wide perf events (what `cpu_profile` and tracepoint attachment need). */
   perfEvents: CheckSchema.extend({ paranoid: z.number().int().optional() }),
+  /** Some kprobe attach mechanism exists (kprobe PMU, tracefs `kprobe_events`, debugfs `kprobes`). */
   kprobes: CheckSchema,
+  /** Effective uid. */
   uid: z.number().int(),
+  /** Effective capability set, hex as in `/proc/self/status` `CapEff`; "" if unreadable. */
   capEff: z.string(),
 });
 export type AgentCapabilities = z.infer<typeof CapabilitiesSchema>;

@@ -2,31 +2,14 @@ import { access, open, readFile, stat } from "node:fs/promises";
 import { constants } from "node:fs";
 import path from "node:path";
 import { gunzip } from "node:zlib";
+import type { AgentCapabilities } from "@probepilot/shared";
 
 /**
  * What this host lets the agent do with eBPF, detected before any probe is
- * loaded so an unsupported probe can report *why* (brief: "An unsupported probe
- * reports why instead of failing silently").
- *
- * Every check is independent and none throws: a failed check yields
- * `available/permitted: false` with a human-readable `reason`.
+ * loaded so an unsupported probe can report *why*. The wire schema (and the
+ * meaning of each field) is `CapabilitiesSchema` in shared.
  */
-export interface Capabilities {
-  /** `/sys/kernel/btf/vmlinux` is readable and starts with the BTF magic: CO-RE programs can be relocated. */
-  btf: boolean;
-  /** Whether this process may call bpf(2) to load the tracing programs ProbePilot ships. */
-  bpfSyscall: { permitted: boolean; reason?: string };
-  /** tracefs mounted where libbpf looks, with the `sched/sched_switch` event present. */
-  tracepoints: { available: boolean; tracefs?: string; reason?: string };
-  /** System-wide perf events (what `cpu_profile` and tracepoint attachment need). */
-  perfEvents: { available: boolean; paranoid?: number; reason?: string };
-  /** Some kprobe attach mechanism exists (kprobe PMU, tracefs `kprobe_events` or debugfs `kprobes`). */
-  kprobes: { available: boolean; reason?: string };
-  /** Effective uid from `/proc/self/status` (falls back to `process.getuid()`). */
-  uid: number;
-  /** Effective capability set as the hex string in `/proc/self/status` `CapEff`, e.g. "000001ffffffffff"; "" if unreadable. */
-  capEff: string;
-}
+export type Capabilities = AgentCapabilities;
 
 /** Where {@link detectCapabilities} looks; injectable so tests can run on fixture trees. */
 export interface CapabilityRoots {

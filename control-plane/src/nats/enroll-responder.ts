@@ -1,4 +1,5 @@
 import { JSONCodec, type NatsConnection, type Subscription } from "nats";
+import type { ZodError } from "zod";
 import { ENROLL_SUBJECT, EnrollRequestSchema, describeZodError, type EnrollReply } from "@probepilot/shared";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
@@ -6,7 +7,6 @@ import type { ControlPlaneMetrics } from "../metrics.ts";
 import { enrollAgent } from "../services/agents/enroll-agent.ts";
 import { ServiceError } from "../services/errors.ts";
 import { ensureTenantBuckets } from "./jetstream-setup.ts";
-
 
 const json = JSONCodec<unknown>();
 
@@ -22,8 +22,10 @@ export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, me
       void (async () => {
         let reply: EnrollReply;
         try {
-          const parsed = EnrollRequestSchema.safeParse(safeJson(msg.data));
-          if (!parsed.success) throw new ServiceError("INVALID", `malformed enroll request: ${describeZodError(parsed.error)}`);
+          const body = safeJson(msg.data);
+          if (body === NOT_JSON) throw new ServiceError("INVALID", "malformed enroll request: body is not JSON; expected {enrollmentToken, hello} or {agentId, agentKey, hello}");
+          const parsed = EnrollRequestSchema.safeParse(body);
+          if (!parsed.success) throw new ServiceError("INVALID", `malformed enroll request: ${describeEnrollError(body, parsed.error)}`);
           const ok = await enrollAgent(db, parsed.data);
           await ensureTenantBuckets(nc, ok.tenantId);
           reply = ok;
@@ -43,10 +45,24 @@ export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, me
   });
 }
 
+const NOT_JSON = Symbol("not JSON");
+
 function safeJson(data: Uint8Array): unknown {
   try {
     return json.decode(data);
   } catch {
-    return undefined;
+    return NOT_JSON;
   }
+}
+
+/**
+ * zod reports a request that fits neither form of the union as a bare
+ * "(root): Invalid input"; check it against the form it aims at (an `agentId` or
+ * `agentKey` means re-identify) so that the message names the field.
+ */
+function describeEnrollError(body: unknown, error: ZodError): string {
+  const [byToken, byKey] = EnrollRequestSchema.options;
+  const reidentify = typeof body === "object" && body !== null && ("agentId" in body || "agentKey" in body);
+  const branch = (reidentify ? byKey : byToken).safeParse(body);
+  return describeZodError(branch.success ? error : branch.error);
 }

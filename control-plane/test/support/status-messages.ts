@@ -1,4 +1,4 @@
-import { headers as natsHeaders, type JetStreamClient, type NatsConnection, type StoredMsg } from "nats";
+import type { JetStreamClient, NatsConnection, StoredMsg } from "nats";
 import { statusSubject, type AgentStatusMessage, type ProbeStatus } from "@probepilot/shared";
 import { DEAD_LETTER_STREAM } from "../../src/nats/jetstream-setup.ts";
 
@@ -51,5 +51,3 @@ export async function readDeadLetters(nc: NatsConnection): Promise<StoredMsg[]> 
   }
   return out;
 }
-
-export { natsHeaders };

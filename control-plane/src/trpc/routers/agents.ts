@@ -5,6 +5,19 @@ import { listAgents } from "../../services/agents/list-agents.ts";
 import { getAgent } from "../../services/agents/get-agent.ts";
 import { setAgentLabels } from "../../services/agents/set-agent-labels.ts";
 
+/**
+ * Central label changes: like `LabelsSchema`, but `null` removes a label. As there, a
+ * bad key reports the key schema's message (it names the key and the rule) instead
+ * of zod's bare "Invalid key in record".
+ */
+const LabelChangesSchema = z.record(LabelKeySchema, LabelValueSchema.nullable(), {
+  error: (issue) => {
+    if (issue.code !== "invalid_key") return undefined;
+    const inner = issue.issues.map((i) => i.message).filter((m) => m !== undefined && m !== "");
+    return inner.length > 0 ? inner.join("; ") : undefined;
+  },
+});
+
 export const agentsRouter = router({
   /** Agents matching a selector and status, paginated with an opaque cursor. */
   list: protectedProcedure
@@ -24,6 +37,6 @@ export const agentsRouter = router({
 
   /** Central labels: a value sets or overrides, `null` removes. They reach the agent through its config key. */
   setLabels: operatorProcedure
-    .input(z.object({ id: z.string().min(1), labels: z.record(LabelKeySchema, LabelValueSchema.nullable()) }))
+    .input(z.object({ id: z.string().min(1), labels: LabelChangesSchema }))
     .mutation(({ ctx, input }) => setAgentLabels(ctx.db, ctx.agentConfig, ctx.principal, input)),
 });
