@@ -29,7 +29,7 @@ beforeAll(async () => {
   nc = await connect({ servers: h.nats.url, name: "status-stream-test" });
   js = nc.jetstream();
   enrollToken = (await h.client().enrollTokens.create.mutate({ description: "status-stream suite" })).token;
-  const enrolled = await enrollAgents(nc, enrollToken, 40, { prefix: "pool" });
+  const enrolled = await enrollAgents(nc, enrollToken, 50, { prefix: "pool" });
   tenantId = enrolled.tenantId;
   pool = enrolled.agents;
 });
@@ -217,6 +217,21 @@ describe("ordering", () => {
     expect(r.probes).toEqual([probe({ version: "kept" })]);
     expect(r.applied_policies).toEqual({ pol: 9 });
     expect((await h.client().agents.list.query({ status: "offline" })).items.map((i) => i.id)).toContain(a.agentId);
+  });
+
+  it("ordering never trusts agent clocks: a far-future timestamp does not freeze the agent, and a restarted agent (new instance, seq from 0) takes over", async () => {
+    const a = take();
+    const future = Date.now() + 365 * 24 * 3600 * 1000;
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-1", seq: 7, at: future, probes: [probe({ version: "skewed" })] }));
+    await appliedAt(a.agentId, future);
+    // Same process, next seq, sane clock: applied although its time is "older".
+    const now = Date.now();
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-1", seq: 8, at: now, probes: [probe({ version: "fixed" })] }));
+    expect((await appliedAt(a.agentId, now)).probes).toEqual([probe({ version: "fixed" })]);
+    // The agent restarts: a new instance starting at seq 0 takes over.
+    const later = now + 1;
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-2", seq: 0, at: later, probes: [probe({ version: "restarted" })] }));
+    expect((await appliedAt(a.agentId, later)).probes).toEqual([probe({ version: "restarted" })]);
   });
 
   it("a stale heartbeat arriving after the goodbye does not bring the agent back online", async () => {
@@ -512,7 +527,7 @@ describe("offline detection", () => {
 
       // A heartbeat brings it back.
       const again = Date.now();
-      await publishStatus(js, heartbeat(tenantId, silent.agentId, { at: again, heartbeatIntervalSec: 1 }));
+      await publishStatus(js, heartbeat(tenantId, silent.agentId, { at: again, seq: 2, heartbeatIntervalSec: 1 }));
       expect((await appliedAt(silent.agentId, again)).status).toBe("online");
     } finally {
       stop = true;

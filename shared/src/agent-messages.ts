@@ -88,7 +88,12 @@ export type ProbeStatus = z.infer<typeof ProbeStatusSchema>;
 const StatusBaseSchema = z.object({
   agentId: z.string().min(1),
   tenantId: z.string().min(1),
-  /** Monotonic per agent process; lets the writer ignore stale reordered messages. */
+  /**
+   * Random per agent process. With `seq` (monotonic within the process) it orders
+   * an agent's messages without trusting its clock: a redelivered older message
+   * of the same process is ignored, and a new process always takes over.
+   */
+  instanceId: z.string().min(1).max(64),
   seq: z.number().int().nonnegative(),
   at: z.number().int().nonnegative(),
 });

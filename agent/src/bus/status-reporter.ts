@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { JSONCodec, type JetStreamClient } from "nats";
 import { statusSubject, type AgentStatusMessage } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
@@ -17,6 +18,8 @@ const json = JSONCodec<AgentStatusMessage>();
  */
 export class StatusReporter {
   private seq = 0;
+  /** Identifies this agent process in every message (see `instanceId` in shared). */
+  private readonly instanceId = randomUUID();
   private heartbeat: NodeJS.Timeout | null = null;
   private pendingChange: NodeJS.Timeout | null = null;
   private readonly startedAt = Date.now();
@@ -54,7 +57,7 @@ export class StatusReporter {
   }
 
   private base() {
-    return { agentId: this.agentId, tenantId: this.tenantId, seq: this.seq++, at: Date.now() };
+    return { agentId: this.agentId, tenantId: this.tenantId, instanceId: this.instanceId, seq: this.seq++, at: Date.now() };
   }
 
   private publish(type: "heartbeat" | "status"): Promise<void> {

@@ -76,8 +76,11 @@ export const agents = pgTable(
     enrolledWith: text("enrolled_with"),
     status: agentStatusEnum("status").notNull().default("online"),
     heartbeatIntervalSec: integer("heartbeat_interval_sec").notNull().default(10),
-    /** Agent-side time of the newest status applied: older, reordered messages are ignored. */
+    /** Agent-side time of the newest status applied (informational: ordering uses instance and seq). */
     lastStatusAt: timestamp("last_status_at", { withTimezone: true }),
+    /** Agent process (`instanceId`) and `seq` of the newest status applied; older ones of that process are ignored. */
+    statusInstance: text("status_instance"),
+    statusSeq: integer("status_seq").notNull().default(-1),
     firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
     lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
   },

@@ -8,17 +8,30 @@ import { deadLetter } from "./dead-letter.ts";
 
 const json = JSONCodec<unknown>();
 
-export type StatusConsumerOptions = { batchSize?: number; fetchExpiresMs?: number };
+export type StatusConsumerOptions = {
+  /** Most messages written in one statement. */
+  batchSize?: number;
+  /** How long the first message of a batch waits for company before the batch is written. */
+  lingerMs?: number;
+};
 
 /**
- * Drains the status stream through the shared durable pull consumer: fetch a
- * batch, dead-letter what does not validate, write the rest in one statement,
- * then ack. A crash before the ack means redelivery, which the writer ignores
- * (older-than-applied messages are no-ops).
+ * Drains the status stream through the shared durable pull consumer. Messages
+ * stream in continuously (`consume`) and are micro-batched: a batch is written
+ * when it is full or `lingerMs` after its first message, so a lone status lands
+ * in Postgres within milliseconds and a flood is written in large statements.
+ * What does not validate is dead-lettered; the rest is written in one statement
+ * and acked after commit. A crash before the ack means redelivery, which the
+ * writer ignores (see `applyStatusBatch`).
  */
 export class StatusConsumer {
   private running = false;
   private loop: Promise<void> | null = null;
+  private stopConsuming: (() => void) | null = null;
+  private buffer: JsMsg[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** Batches are written one after another, in arrival order. */
+  private writing: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -34,33 +47,29 @@ export class StatusConsumer {
     this.loop = this.run();
   }
 
-  /** Stop after the batch in flight is written and acked. */
+  /** Stop taking messages, then write and ack what was already received. */
   async stop(): Promise<void> {
     this.running = false;
+    this.stopConsuming?.();
     await this.loop;
+    await this.flush();
   }
 
   private async run(): Promise<void> {
     const js = this.nc.jetstream();
+    const batchSize = this.options.batchSize ?? 1000;
     let backoffMs = 250;
     while (this.running) {
       try {
         const consumer = await js.consumers.get(STATUS_STREAM, STATUS_CONSUMER);
-        while (this.running) {
-          const fetched = await consumer.fetch({ max_messages: this.options.batchSize ?? 1000, expires: this.options.fetchExpiresMs ?? 1000 });
-          const good: Validated[] = [];
-          for await (const msg of fetched) {
-            const verdict = validate(msg);
-            if (typeof verdict === "string") await this.poison(js, msg, verdict);
-            else good.push({ msg, status: verdict });
-          }
-          if (good.length > 0) {
-            const timer = this.metrics.statusBatchSeconds.startTimer();
-            const applied = await this.apply(js, good);
-            timer();
-            for (const g of applied) g.msg.ack();
-            this.metrics.statusMessages.inc({ outcome: "applied" }, applied.length);
-          }
+        // Keep about two batches in flight from the server: enough to fill the next while one is written.
+        const messages = await consumer.consume({ max_messages: batchSize * 2 });
+        this.stopConsuming = () => messages.stop();
+        if (!this.running) messages.stop();
+        for await (const msg of messages) {
+          this.buffer.push(msg);
+          if (this.buffer.length >= batchSize) await this.flush(); // backpressure: wait for the write
+          else this.lingerTimer ??= setTimeout(() => void this.flush(), this.options.lingerMs ?? 20);
           backoffMs = 250;
         }
       } catch (err) {
@@ -70,6 +79,36 @@ export class StatusConsumer {
         backoffMs = Math.min(backoffMs * 2, 10_000);
       }
     }
+  }
+
+  /** Queue a write of everything buffered so far; resolves when it (and any before it) is done. */
+  private flush(): Promise<void> {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    const batch = this.buffer;
+    this.buffer = [];
+    if (batch.length === 0) return this.writing;
+    this.writing = this.writing.then(() => this.write(batch)).catch((err) => {
+      // Not acked: the server redelivers these after the ack wait.
+      this.log.error({ err, messages: batch.length }, "status batch not written; it will be redelivered");
+    });
+    return this.writing;
+  }
+
+  private async write(batch: JsMsg[]): Promise<void> {
+    const js = this.nc.jetstream();
+    const good: Validated[] = [];
+    for (const msg of batch) {
+      const verdict = validate(msg);
+      if (typeof verdict === "string") await this.poison(js, msg, verdict);
+      else good.push({ msg, status: verdict });
+    }
+    if (good.length === 0) return;
+    const timer = this.metrics.statusBatchSeconds.startTimer();
+    const applied = await this.apply(js, good);
+    timer();
+    for (const g of applied) g.msg.ack();
+    this.metrics.statusMessages.inc({ outcome: "applied" }, applied.length);
   }
 
   /**
@@ -102,9 +141,10 @@ export class StatusConsumer {
 
   private async poison(js: JetStreamClient, msg: JsMsg, reason: string): Promise<void> {
     this.log.warn({ subject: msg.subject, reason }, "status message dead-lettered");
+    await deadLetter(js, "status", msg, reason);
+    // Counted once it is on the dead-letter stream (a failed publish comes back and is retried).
     this.metrics.statusMessages.inc({ outcome: "dead_letter" });
     this.metrics.deadLetters.inc({ source: "status", reason: reason.split(":")[0] });
-    await deadLetter(js, "status", msg, reason);
   }
 }
 

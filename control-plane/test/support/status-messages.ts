@@ -11,6 +11,7 @@ export function heartbeat(tenantId: string, agentId: string, overrides: Partial<
     type: "heartbeat",
     tenantId,
     agentId,
+    instanceId: "test-instance",
     seq: 1,
     at: Date.now(),
     uptimeSec: 12.5,
@@ -24,7 +25,7 @@ export function heartbeat(tenantId: string, agentId: string, overrides: Partial<
 }
 
 export function goodbye(tenantId: string, agentId: string, overrides: Partial<Goodbye> = {}): Goodbye {
-  return { type: "goodbye", tenantId, agentId, seq: 1, at: Date.now(), reason: "SIGTERM", ...overrides };
+  return { type: "goodbye", tenantId, agentId, instanceId: "test-instance", seq: 1, at: Date.now(), reason: "SIGTERM", ...overrides };
 }
 
 export function probe(overrides: Partial<ProbeStatus> = {}): ProbeStatus {
