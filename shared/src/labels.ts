@@ -93,16 +93,24 @@ export const LabelValueSchema = z.string().superRefine((value, ctx) => {
   if (message !== null) ctx.addIssue({ code: "custom", message });
 });
 
+/**
+ * zod reports a bad record key as a bare "Invalid key in record" and hides the key
+ * schema's own message in `issues`; surface that message, it names the key and the rule.
+ */
+const labelKeyError = (issue: { code?: string; issues?: { message?: string }[] }) => {
+  if (issue.code !== "invalid_key") return undefined;
+  const inner = (issue.issues ?? []).map((i) => i.message).filter((m) => m !== undefined && m !== "");
+  return inner.length > 0 ? inner.join("; ") : undefined;
+};
+
 /** A label set: key → value. */
-export const LabelsSchema = z.record(LabelKeySchema, LabelValueSchema, {
-  // zod reports a bad record key as a bare "Invalid key in record" and hides the key
-  // schema's own message in `issues`; surface that message, it names the key and the rule.
-  error: (issue) => {
-    if (issue.code !== "invalid_key") return undefined;
-    const inner = issue.issues.map((i) => i.message).filter((m) => m !== undefined && m !== "");
-    return inner.length > 0 ? inner.join("; ") : undefined;
-  },
-});
+export const LabelsSchema = z.record(LabelKeySchema, LabelValueSchema, { error: labelKeyError });
+
+/** Changes to a label set: a value sets or overrides a label, `null` removes it. At least one change. */
+export const LabelChangesSchema = z
+  .record(LabelKeySchema, LabelValueSchema.nullable(), { error: labelKeyError })
+  .refine((changes) => Object.keys(changes).length > 0, "give at least one label to set or remove");
+export type LabelChanges = z.infer<typeof LabelChangesSchema>;
 
 /** A label set: key → value. */
 export type Labels = z.infer<typeof LabelsSchema>;

@@ -27,7 +27,9 @@ export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, me
           const parsed = EnrollRequestSchema.safeParse(body);
           if (!parsed.success) throw new ServiceError("INVALID", `malformed enroll request: ${describeEnrollError(body, parsed.error)}`);
           const ok = await enrollAgent(db, parsed.data);
-          await ensureTenantBuckets(nc, ok.tenantId);
+          // The buckets exist from start-up; this only covers a tenant created since. A failure here must
+          // not fail the reply: the agent is enrolled (committed) and would otherwise enroll twice.
+          await ensureTenantBuckets(nc, ok.tenantId).catch((err) => log.warn({ err, tenantId: ok.tenantId }, "could not ensure the tenant's KV buckets"));
           reply = ok;
           metrics.enrollments.inc({ outcome: "agentKey" in parsed.data && !ok.agentKey ? "reidentified" : "enrolled" });
           log.info({ agentId: ok.agentId, tenantId: ok.tenantId, hostname: parsed.data.hello.hostname, firstTime: Boolean(ok.agentKey) }, "agent enrolled");

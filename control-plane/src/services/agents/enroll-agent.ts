@@ -39,6 +39,7 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
         .set({ ...facts, labels: mergeLabels(hello.hostLabels, hello.userLabels, row.centralLabels) })
         .where(eq(agents.id, row.id))
         .returning();
+      await recordAudit(tx, { tenantId: row.tenantId, actor: `agent:${row.id}` }, "agent.reidentify", row.id, { hostname: hello.hostname, agentVersion: hello.agentVersion });
       return { ok: true, agentId: row.id, tenantId: row.tenantId, config: { centralLabels: updated!.centralLabels, revision: updated!.configRevision } };
     });
   }

@@ -1,22 +1,9 @@
 import { z } from "zod";
-import { AgentStatusSchema, LabelKeySchema, LabelValueSchema, SelectorStringSchema } from "@probepilot/shared";
+import { AgentStatusSchema, LabelChangesSchema, SelectorStringSchema } from "@probepilot/shared";
 import { router, protectedProcedure, operatorProcedure } from "../init.ts";
 import { listAgents } from "../../services/agents/list-agents.ts";
 import { getAgent } from "../../services/agents/get-agent.ts";
 import { setAgentLabels } from "../../services/agents/set-agent-labels.ts";
-
-/**
- * Central label changes: like `LabelsSchema`, but `null` removes a label. As there, a
- * bad key reports the key schema's message (it names the key and the rule) instead
- * of zod's bare "Invalid key in record".
- */
-const LabelChangesSchema = z.record(LabelKeySchema, LabelValueSchema.nullable(), {
-  error: (issue) => {
-    if (issue.code !== "invalid_key") return undefined;
-    const inner = issue.issues.map((i) => i.message).filter((m) => m !== undefined && m !== "");
-    return inner.length > 0 ? inner.join("; ") : undefined;
-  },
-});
 
 export const agentsRouter = router({
   /** Agents matching a selector and status, paginated with an opaque cursor. */
