@@ -1,0 +1,38 @@
+import { describe, expect, it } from "vitest";
+import { parseAgentEnv } from "../src/env.ts";
+
+describe("agent configuration", () => {
+  it("has working defaults", () => {
+    const env = parseAgentEnv([], {});
+    expect(env).toMatchObject({ natsUrl: "nats://127.0.0.1:4222", dataDir: "/var/lib/probepilot-agent", heartbeatSec: 10, httpAddr: "127.0.0.1:7071", defaultProbes: ["host"], labels: {} });
+    expect(env.enrollToken).toBeUndefined();
+  });
+
+  it("flags win over environment variables", () => {
+    const env = parseAgentEnv(["--nats", "nats://flag:4222", "--heartbeat", "2"], { NATS_URL: "nats://env:4222", PROBEPILOT_HEARTBEAT_SEC: "30" });
+    expect(env.natsUrl).toBe("nats://flag:4222");
+    expect(env.heartbeatSec).toBe(2);
+  });
+
+  it("merges labels from the environment and repeated --label flags (flags last)", () => {
+    const env = parseAgentEnv(["--label", "team=core", "--label", "env=staging"], { PROBEPILOT_AGENT_LABELS: "env=prod, region=eu" });
+    expect(env.labels).toEqual({ env: "staging", region: "eu", team: "core" });
+  });
+
+  it("--http off and --default-probes none", () => {
+    const env = parseAgentEnv(["--http", "off", "--default-probes", "none"], {});
+    expect(env.httpAddr).toBeNull();
+    expect(env.defaultProbes).toEqual([]);
+  });
+
+  it.each([
+    [["--label", "Bad Key=v"], /label key "Bad Key"/],
+    [["--label", "novalue"], /expected key=value/],
+    [["--heartbeat", "soon"], /heartbeatSec/],
+    [["--http", "7071"], /expected host:port/],
+    [["--nats"], /--nats/],
+    [["--frobnicate"], /frobnicate/],
+  ])("rejects %j with a message naming the problem", (argv, message) => {
+    expect(() => parseAgentEnv(argv as string[], {})).toThrow(message);
+  });
+});
