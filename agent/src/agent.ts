@@ -84,9 +84,12 @@ export class Agent {
     log.info({ agentId: identity.agentId, labels: this.labels }, "agent running");
   }
 
-  /** Called after NATS reconnects: re-read what may have changed while disconnected. */
+  /**
+   * Called after NATS reconnects: re-read what may have changed while disconnected,
+   * and re-create the policy watch (a restarted server has lost its consumer).
+   */
   async onReconnect(): Promise<void> {
-    await this.configWatch?.refresh();
+    await Promise.all([this.configWatch?.refresh(), this.policyWatch?.rewatch()]);
     this.reporter?.changed();
   }
 
@@ -131,7 +134,10 @@ export class Agent {
   private async reconcile(): Promise<void> {
     if (!this.started || !this.identity || !this.policyWatch) return;
     this.opts.metrics.reconciles.inc();
-    const { probes, conflicts } = desiredProbes(this.policyWatch.policies.values(), this.identity.agentId, this.labels);
+    // One snapshot for the whole pass: the watch may change the map while probes start and stop,
+    // and appliedPolicies must name the revisions this pass acted on, not newer ones still queued.
+    const policies = [...this.policyWatch.policies];
+    const { probes, conflicts } = desiredProbes(policies.map(([, p]) => p), this.identity.agentId, this.labels);
     const desired = new Map<ProbeKind, ProbeAssignment>();
     for (const kind of this.opts.defaultProbes) desired.set(kind, { kind, version: BUILTIN_VERSION, specHash: BUILTIN_VERSION, params: {} });
     for (const p of probes) desired.set(p.kind, p); // a policy overrides the built-in default
@@ -171,7 +177,7 @@ export class Agent {
       this.supervisors.set(kind, supervisor);
       await supervisor.start();
     }
-    this.appliedPolicies = Object.fromEntries([...this.policyWatch.policies].map(([id, p]) => [id, p.revision]));
+    this.appliedPolicies = Object.fromEntries(policies.map(([id, p]) => [id, p.revision]));
     this.reporter?.changed();
   }
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { JetStreamClient } from "nats";
 import { MAX_TELEMETRY_BATCH_BYTES, TELEMETRY_ENVELOPE_VERSION, telemetrySubject, type MetricSeries, type TelemetryBatch } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
@@ -13,6 +14,12 @@ const encoder = new TextEncoder();
  */
 export class TelemetryPublisher {
   private readonly seqByProbe = new Map<string, number>();
+  /**
+   * Distinguishes this publisher's batches from an earlier process's: `seq` restarts at 0,
+   * and JetStream would silently drop a restarted agent's first batches as duplicates of
+   * the previous run's (same msgID within the 2-minute duplicate window).
+   */
+  private readonly instance = randomBytes(6).toString("hex");
 
   constructor(
     private readonly js: JetStreamClient,
@@ -45,7 +52,7 @@ export class TelemetryPublisher {
       return;
     }
     try {
-      await this.js.publish(telemetrySubject(this.tenantId, this.agentId, probe), data, { msgID: `${this.agentId}.${probe}.${seq}` });
+      await this.js.publish(telemetrySubject(this.tenantId, this.agentId, probe), data, { msgID: `${this.agentId}.${this.instance}.${probe}.${seq}` });
       this.metrics.telemetryBatches.inc({ probe, outcome: "published" });
       this.metrics.telemetryBytes.inc({ probe }, data.byteLength);
     } catch (err) {
