@@ -1,5 +1,5 @@
 import type { NatsConnection } from "nats";
-import { desiredProbes, mergeLabels, type AgentConfig, type AgentHello, type Labels, type MetricSeries, type ProbeKind, type ProbeStatus } from "@probepilot/shared";
+import { describeZodError, desiredProbes, mergeLabels, probeParamsSchema, type AgentConfig, type AgentHello, type Labels, type MetricSeries, type ProbeKind, type ProbeStatus } from "@probepilot/shared";
 import type { Logger } from "./logger.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { loadIdentity, type AgentIdentity } from "./identity/identity-store.ts";
@@ -39,7 +39,7 @@ export class Agent {
   private reporter: StatusReporter | null = null;
   private publisher: TelemetryPublisher | null = null;
   private readonly supervisors = new Map<ProbeKind, ProbeSupervisor>();
-  /** Probes wanted but impossible here, with the reason. */
+  /** Probes wanted but impossible here: unsupported kinds (with the reason) and invalid parameters (failed, with the error). */
   private readonly unsupported = new Map<ProbeKind, ProbeStatus>();
   private conflicts: { kind: string; winner: string; loser: string }[] = [];
   private appliedPolicies: Record<string, number> = {};
@@ -81,16 +81,29 @@ export class Agent {
     this.started = true;
     await this.scheduleReconcile();
     this.reporter.start();
+    void this.watchConnection();
     log.info({ agentId: identity.agentId, labels: this.labels }, "agent running");
   }
 
   /**
-   * Called after NATS reconnects: re-read what may have changed while disconnected,
-   * and re-create the policy watch (a restarted server has lost its consumer).
+   * After NATS reconnects: re-read what may have changed while disconnected, and
+   * re-create the policy watch (a restarted server has lost its consumer).
    */
-  async onReconnect(): Promise<void> {
+  private async onReconnect(): Promise<void> {
     await Promise.all([this.configWatch?.refresh(), this.policyWatch?.rewatch()]);
     this.reporter?.changed();
+  }
+
+  /**
+   * Follows the connection's status; reconnects trigger a catch-up. The loop ends at
+   * the first event after `stop()` or when the connection closes (nats.js offers no
+   * way to cancel a status iterator sooner).
+   */
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.opts.nc.status()) {
+      if (this.abort.signal.aborted) break;
+      if (s.type === "reconnect") void this.onReconnect();
+    }
   }
 
   /** Stop probes, say goodbye, stop watching. The connection is the caller's to close. */
@@ -116,7 +129,7 @@ export class Agent {
   }
 
   private statusState(): StatusState {
-    return { labels: this.labels, appliedPolicies: this.appliedPolicies, probes: this.probeStatuses(), conflicts: this.conflicts };
+    return { labels: this.labels, appliedPolicies: this.appliedPolicies, probes: this.probeStatuses(), conflicts: this.conflicts, invalidPolicies: Object.fromEntries(this.invalidPolicies()) };
   }
 
   private onConfig(_config: AgentConfig): void {
@@ -155,9 +168,16 @@ export class Agent {
     this.unsupported.clear();
     for (const [kind, want] of desired) {
       if (this.supervisors.has(kind)) continue;
+      const base = { kind, version: want.version, ...(want.policyId ? { policyId: want.policyId } : {}), since: Date.now() };
       const reason = unsupportedReason(kind);
       if (reason) {
-        this.unsupported.set(kind, { kind, version: want.version, ...(want.policyId ? { policyId: want.policyId } : {}), state: "unsupported", reason, since: Date.now() });
+        this.unsupported.set(kind, { ...base, state: "unsupported", reason });
+        continue;
+      }
+      // Bad parameters are a permanent error: report it instead of restarting the probe forever.
+      const params = probeParamsSchema(kind).safeParse(want.params);
+      if (!params.success) {
+        this.unsupported.set(kind, { ...base, state: "failed", error: `invalid parameters for ${kind}: ${describeZodError(params.error)}` });
         continue;
       }
       const supervisor = new ProbeSupervisor(

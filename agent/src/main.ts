@@ -60,8 +60,7 @@ async function main(argv: string[]): Promise<number> {
       } else if (s.type === "reconnect") {
         natsUp = true;
         metrics.natsConnected.set(1);
-        log.info("NATS reconnected");
-        void agent.onReconnect();
+        log.info("NATS reconnected"); // the agent itself catches up (config, policy watch, status)
       }
     }
   })();

@@ -27,8 +27,6 @@ beforeAll(async () => {
     hello: await realHello({ suite: "reconnect" }),
     enrollToken,
     defaultProbes: ["host"],
-    // What main.ts does on every reconnect.
-    onReconnect: (agent) => void agent.onReconnect(),
   });
 });
 

@@ -255,6 +255,18 @@ describe("policy watch and reconcile", () => {
     expect(invalid.get("pol_bad_kind")).toMatch(/kind/);
     expect(a.agent.probeStatuses()).toEqual([]);
 
+    // Operators see them too: in the status message and, through the control plane, in agents.get.
+    const reported = await waitFor(async () => {
+      const s = status.latest(a.agentId);
+      return s && Object.keys(s.invalidPolicies).length === 4 ? s : undefined;
+    }, { what: "invalid policies in the status message" });
+    expect(reported.invalidPolicies.pol_bad_selector).toBe(invalid.get("pol_bad_selector"));
+    const row = await waitFor(async () => {
+      const got = await h.client().agents.get.query({ id: a.agentId });
+      return Object.keys(got.invalidPolicies).length === 4 ? got : undefined;
+    }, { what: "invalid policies in agents.get" });
+    expect(row.invalidPolicies.pol_not_json).toMatch(/not JSON/);
+
     // A valid policy next to them is applied, and invalid keys are not reported as reconciled.
     const revision = await put(policy("pol_valid"));
     await running("host", "pol_valid");
@@ -269,6 +281,19 @@ describe("policy watch and reconcile", () => {
     // Deleting an invalid key clears its report.
     for (const key of ["pol_not_json", "pol_bad_schema", "pol_bad_selector", "pol_bad_kind", "pol_valid"]) await kv.delete(key);
     await waitFor(async () => (a.agent.invalidPolicies().size === 0 ? true : undefined), { what: "invalid policies cleared" });
+  });
+
+  it("reports parameters the probe kind rejects as failed with the reason, without restarting it", async () => {
+    const restartsBefore = (await a.metrics.probeRestarts.get()).values.reduce((n, v) => n + v.value, 0);
+    const revision = await put(policy("pol_bad_params", { params: { intervalMs: 5 } }));
+    const report = await reconciled("pol_bad_params", revision);
+    const host = report.probes.find((p) => p.kind === "host");
+    expect(host).toMatchObject({ state: "failed", policyId: "pol_bad_params" });
+    expect(host?.error).toMatch(/^invalid parameters for host: intervalMs: /);
+    await new Promise((r) => setTimeout(r, 1500)); // longer than the supervisor's first backoff
+    const restartsAfter = (await a.metrics.probeRestarts.get()).values.reduce((n, v) => n + v.value, 0);
+    expect(restartsAfter).toBe(restartsBefore);
+    expect(probe("host")?.state).toBe("failed");
   });
 
   it("reconciles when central labels set through agents.setLabels make a selector match", async () => {

@@ -114,6 +114,8 @@ export const AgentStatusMessageSchema = z.discriminatedUnion("type", [
     appliedPolicies: z.record(z.string(), z.number().int().nonnegative()),
     probes: z.array(ProbeStatusSchema),
     conflicts: z.array(z.object({ kind: z.string(), winner: z.string(), loser: z.string() })).default([]),
+    /** Policy keys whose value the agent could not use, with the reason (kept out of its desired state). */
+    invalidPolicies: z.record(z.string(), z.string().max(1024)).default({}),
   }),
   StatusBaseSchema.extend({ type: z.literal("goodbye"), reason: z.string().max(256) }),
 ]);

@@ -6,7 +6,7 @@ import type { AgentMetrics } from "../metrics.ts";
 
 type Full = Extract<AgentStatusMessage, { type: "heartbeat" | "status" }>;
 /** The part of a status message the agent's state provides. */
-export type StatusState = Pick<Full, "labels" | "appliedPolicies" | "probes" | "conflicts">;
+export type StatusState = Pick<Full, "labels" | "appliedPolicies" | "probes" | "conflicts" | "invalidPolicies">;
 
 const json = JSONCodec<AgentStatusMessage>();
 

@@ -68,8 +68,6 @@ export async function startInProcessAgent(opts: {
   enrollToken?: string;
   defaultProbes?: ProbeKind[];
   heartbeatSec?: number;
-  /** Called on every NATS reconnect (main.ts calls `agent.onReconnect()` the same way). */
-  onReconnect?: (agent: Agent) => void;
 }): Promise<InProcessAgent> {
   const nc = await connectLikeAgent(opts.natsUrl);
   const metrics = createAgentMetrics();
@@ -87,7 +85,6 @@ export async function startInProcessAgent(opts: {
   void (async () => {
     for await (const s of nc.status()) {
       natsEvents.push({ type: s.type, at: Date.now() });
-      if (s.type === "reconnect") opts.onReconnect?.(agent);
     }
   })();
   await agent.start();

@@ -72,6 +72,9 @@ export const agents = pgTable(
     capabilities: jsonb("capabilities").$type<AgentCapabilities>().notNull(),
     probes: jsonb("probes").$type<ProbeStatus[]>().notNull().default([]),
     appliedPolicies: jsonb("applied_policies").$type<Record<string, number>>().notNull().default({}),
+    /** Policies the agent could not use (key → reason) and same-kind conflicts it resolved, as last reported. */
+    invalidPolicies: jsonb("invalid_policies").$type<Record<string, string>>().notNull().default({}),
+    policyConflicts: jsonb("policy_conflicts").$type<{ kind: string; winner: string; loser: string }[]>().notNull().default([]),
     agentKeyHash: text("agent_key_hash").notNull(),
     enrolledWith: text("enrolled_with"),
     status: agentStatusEnum("status").notNull().default("online"),

@@ -20,6 +20,7 @@ export function heartbeat(tenantId: string, agentId: string, overrides: Partial<
     appliedPolicies: {},
     probes: [],
     conflicts: [],
+    invalidPolicies: {},
     ...overrides,
   };
 }

@@ -28,8 +28,8 @@ export async function applyStatusBatch(db: Db, messages: AgentStatusMessage[]): 
     seq: m.seq,
     at: m.at,
     ...(m.type === "goodbye"
-      ? { status: "offline", probes: null, applied: null, hb: null }
-      : { status: "online", probes: m.probes, applied: m.appliedPolicies, hb: m.heartbeatIntervalSec }),
+      ? { status: "offline", probes: null, applied: null, invalid: null, conflicts: null, hb: null }
+      : { status: "online", probes: m.probes, applied: m.appliedPolicies, invalid: m.invalidPolicies, conflicts: m.conflicts, hb: m.heartbeatIntervalSec }),
   }));
   // jsonb_to_recordset turns the batch into a table in one round trip.
   const result = await db.execute(sql`
@@ -41,9 +41,11 @@ export async function applyStatusBatch(db: Db, messages: AgentStatusMessage[]): 
       status_seq = m.seq,
       probes = coalesce(m.probes, a.probes),
       applied_policies = coalesce(m.applied, a.applied_policies),
+      invalid_policies = coalesce(m.invalid, a.invalid_policies),
+      policy_conflicts = coalesce(m.conflicts, a.policy_conflicts),
       heartbeat_interval_sec = coalesce(ceil(m.hb)::int, a.heartbeat_interval_sec)
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-      as m(agent_id text, tenant_id text, instance text, seq integer, at double precision, status text, probes jsonb, applied jsonb, hb double precision)
+      as m(agent_id text, tenant_id text, instance text, seq integer, at double precision, status text, probes jsonb, applied jsonb, invalid jsonb, conflicts jsonb, hb double precision)
     where a.id = m.agent_id and a.tenant_id = m.tenant_id
       and (a.status_instance is distinct from m.instance or a.status_seq < m.seq)
     returning a.id`);
