@@ -1,15 +1,13 @@
 import { connect } from "nats";
-import { AgentHelloSchema, ProbeKindSchema, describeZodError } from "@probepilot/shared";
+import { ProbeKindSchema } from "@probepilot/shared";
+import { buildHello } from "./host/hello.ts";
 import { AGENT_USAGE, parseAgentEnv } from "./env.ts";
 import { createAgentLogger } from "./logger.ts";
 import { createAgentMetrics } from "./metrics.ts";
-import { readHostFacts, hostLabels } from "./host/host-facts.ts";
-import { detectCapabilities } from "./host/capabilities.ts";
 import { startOpsServer } from "./ops/ops-server.ts";
 import { Agent } from "./agent.ts";
 import { EnrollRefusedError } from "./bus/enroll.ts";
 import { closeNats } from "./bus/close-nats.ts";
-import { AGENT_VERSION } from "./version.ts";
 
 /** `probepilot-agent`: the host agent process. */
 async function main(argv: string[]): Promise<number> {
@@ -32,24 +30,13 @@ async function main(argv: string[]): Promise<number> {
     return kind.data;
   });
 
-  const [facts, capabilities] = await Promise.all([readHostFacts(), detectCapabilities()]);
-  const helloResult = AgentHelloSchema.safeParse({
-    agentVersion: AGENT_VERSION,
-    hostname: facts.hostname,
-    os: facts.os,
-    kernel: facts.kernel,
-    arch: facts.arch,
-    hostLabels: hostLabels(facts),
-    userLabels: env.labels,
-    capabilities,
-  });
-  if (!helloResult.success) throw new Error(`cannot describe this host: ${describeZodError(helloResult.error)}`);
-  log.info({ facts, capabilities, labels: env.labels }, "host detected");
+  const hello = await buildHello(env.labels);
+  log.info({ hostname: hello.hostname, os: hello.os, kernel: hello.kernel, arch: hello.arch, capabilities: hello.capabilities, labels: env.labels }, "host detected");
 
   // Connect and stay connected: the agent outlives NATS outages.
-  const nc = await connect({ servers: env.natsUrl.split(","), name: `probepilot-agent@${facts.hostname}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
+  const nc = await connect({ servers: env.natsUrl.split(","), name: `probepilot-agent@${hello.hostname}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
   metrics.natsConnected.set(1);
-  const agent = new Agent({ nc, hello: helloResult.data, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes, log, metrics });
+  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes, log, metrics });
   let natsUp = true;
   void (async () => {
     for await (const s of nc.status()) {

@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { and, eq, sql } from "drizzle-orm";
 import { JSONCodec, connect, type NatsConnection } from "nats";
-import { TRPCClientError } from "@trpc/client";
 import { agentConfigBucket, formatSelector, matchesSelector, parseSelector, type Labels, type Requirement, type Selector } from "@probepilot/shared";
 import { agents } from "../src/db/schema.ts";
 import { selectorToSql } from "../src/db/selector-sql.ts";
+import { trpcError } from "./support/trpc-error.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { insertAgents } from "./support/agent-rows.ts";
 import { createTenant, type TestTenant } from "./support/tenants.ts";
@@ -18,15 +18,6 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function trpcError(p: Promise<unknown>): Promise<TRPCClientError<any>> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof TRPCClientError) return e;
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
 
 type Client = ReturnType<Harness["client"]>;
 

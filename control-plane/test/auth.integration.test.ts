@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stat, readFile } from "node:fs/promises";
 import path from "node:path";
-import { TRPCClientError } from "@trpc/client";
+import { trpcError } from "./support/trpc-error.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 
 let h: Harness;
@@ -12,15 +12,6 @@ afterAll(async () => {
   await h?.stop();
 });
 
-async function trpcError(p: Promise<unknown>): Promise<TRPCClientError<any>> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof TRPCClientError) return e;
-    throw e;
-  }
-  throw new Error("expected the call to fail");
-}
 
 describe("bootstrap", () => {
   it("writes the admin token with mode 0600 and it authenticates as admin", async () => {

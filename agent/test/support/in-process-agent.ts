@@ -4,7 +4,6 @@ import path from "node:path";
 import { pino } from "pino";
 import { JSONCodec, connect, type ConsumerMessages, type NatsConnection, type Subscription } from "nats";
 import {
-  AgentHelloSchema,
   AgentStatusMessageSchema,
   STATUS_SUBJECTS_ALL,
   TELEMETRY_STREAM,
@@ -18,27 +17,13 @@ import {
 } from "@probepilot/shared";
 import { Agent } from "../../src/agent.ts";
 import { createAgentMetrics, type AgentMetrics } from "../../src/metrics.ts";
-import { readHostFacts, hostLabels } from "../../src/host/host-facts.ts";
-import { detectCapabilities } from "../../src/host/capabilities.ts";
+import { buildHello } from "../../src/host/hello.ts";
 import { loadIdentity } from "../../src/identity/identity-store.ts";
-import { AGENT_VERSION } from "../../src/version.ts";
 
 const json = JSONCodec<unknown>();
 
 /** The hello `main.ts` builds: real host facts, labels and capabilities of this machine. */
-export async function realHello(userLabels: Labels = {}): Promise<AgentHello> {
-  const [facts, capabilities] = await Promise.all([readHostFacts(), detectCapabilities()]);
-  return AgentHelloSchema.parse({
-    agentVersion: AGENT_VERSION,
-    hostname: facts.hostname,
-    os: facts.os,
-    kernel: facts.kernel,
-    arch: facts.arch,
-    hostLabels: hostLabels(facts),
-    userLabels,
-    capabilities,
-  });
-}
+export const realHello = (userLabels: Labels = {}): Promise<AgentHello> => buildHello(userLabels);
 
 /** A NATS connection configured like the agent's (reconnects forever), but with a short wait so tests stay quick. */
 export function connectLikeAgent(url: string, name = "pp-test-agent"): Promise<NatsConnection> {
