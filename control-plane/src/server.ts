@@ -37,10 +37,18 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
   const metrics = createControlPlaneMetrics();
 
   const db = connectDb(env.DATABASE_URL);
-  await migrateDb(db);
+  try {
+    await migrateDb(db);
+  } catch (error) {
+    await db.close();
+    throw new Error(`cannot migrate the database at ${redactUrl(env.DATABASE_URL)}: ${(error as Error).message}`, { cause: error });
+  }
   const bootstrap = await bootstrapIfEmpty(db, env.dataDir);
 
-  const nc = await connectNats(env.NATS_URL, "probepilot-control-plane", log, (up) => metrics.natsConnected.set(up ? 1 : 0));
+  const nc = await connectNats(env.NATS_URL, "probepilot-control-plane", log, (up) => metrics.natsConnected.set(up ? 1 : 0)).catch(async (error: Error) => {
+    await db.close();
+    throw new Error(`cannot connect to NATS at ${env.NATS_URL}: ${error.message}`, { cause: error });
+  });
   await ensureJetStream(nc);
   for (const t of await db.db.select({ id: tenants.id }).from(tenants)) await ensureTenantBuckets(nc, t.id);
 
@@ -93,4 +101,15 @@ function listen(fetch: Parameters<typeof serve>[0]["fetch"], port: number, hostn
     const server = serve({ fetch, port, hostname }, () => resolve(server));
     server.once("error", reject);
   });
+}
+
+/** The URL without its password, for messages. */
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "(unparseable URL)";
+  }
 }

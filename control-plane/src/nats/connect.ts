@@ -6,6 +6,7 @@ import type { Logger } from "../logger.ts";
  * change. `onStatus` lets the caller keep a "connected" gauge.
  */
 export async function connectNats(url: string, name: string, log: Logger, onStatus?: (connected: boolean) => void): Promise<NatsConnection> {
+  log.info({ url }, "connecting to NATS (waits until it is reachable)");
   const nc = await connect({ servers: url.split(","), name, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
   onStatus?.(true);
   void (async () => {
