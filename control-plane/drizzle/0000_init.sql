@@ -16,11 +16,16 @@ CREATE TABLE "agents" (
 	"capabilities" jsonb NOT NULL,
 	"probes" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"applied_policies" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"invalid_policies" jsonb DEFAULT '{}'::jsonb NOT NULL,
+	"policy_conflicts" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"agent_key_hash" text NOT NULL,
 	"enrolled_with" text,
 	"status" "agent_status" DEFAULT 'online' NOT NULL,
 	"heartbeat_interval_sec" integer DEFAULT 10 NOT NULL,
 	"last_status_at" timestamp with time zone,
+	"status_instance" text,
+	"status_stream_epoch" text,
+	"status_stream_seq" bigint DEFAULT 0 NOT NULL,
 	"first_seen_at" timestamp with time zone DEFAULT now() NOT NULL,
 	"last_seen_at" timestamp with time zone DEFAULT now() NOT NULL
 );

@@ -9,6 +9,7 @@ import { goodbye, heartbeat, probe, publishStatus, readDeadLetters } from "./sup
 import { eventually, sleep } from "./support/eventually.ts";
 import { metricValue, scrape } from "./support/metrics-text.ts";
 import { createTenant, type TestTenant } from "./support/tenants.ts";
+import { applyStatusBatch } from "../src/services/agents/apply-status-batch.ts";
 
 let h: Harness;
 let nc: NatsConnection;
@@ -179,27 +180,18 @@ describe("heartbeats update the registry", () => {
 });
 
 describe("ordering", () => {
-  it("an older message arriving after a newer one does not overwrite it (separate batches)", async () => {
+  it("the message published last wins, whatever the agent's clock says (far future, then now)", async () => {
     const a = take();
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { at: 2000, seq: 2, appliedPolicies: { pol: 2 }, probes: [probe({ version: "new" })], heartbeatIntervalSec: 20 }));
-    await appliedAt(a.agentId, 2000);
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { at: 1000, seq: 1, appliedPolicies: { pol: 1 }, probes: [probe({ version: "old" })], heartbeatIntervalSec: 30 }));
-    await barrier();
-    const r = await row(a.agentId);
-    expect(r.last_status_at).toBe(2000);
-    expect(r.applied_policies).toEqual({ pol: 2 });
-    expect(r.probes).toEqual([probe({ version: "new" })]);
-    expect(r.heartbeat_interval_sec).toBe(20);
-  });
-
-  it("an older message in the same batch as a newer one does not overwrite it", async () => {
-    const a = take();
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { at: 5000, seq: 5, probes: [probe({ version: "new" })] }));
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { at: 4000, seq: 4, probes: [probe({ version: "old" })] }));
-    await barrier();
-    const r = await row(a.agentId);
-    expect(r.last_status_at).toBe(5000);
-    expect(r.probes).toEqual([probe({ version: "new" })]);
+    const future = Date.now() + 365 * 24 * 3600 * 1000;
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-1", seq: 7, at: future, probes: [probe({ version: "skewed" })] }));
+    await appliedAt(a.agentId, future);
+    const now = Date.now();
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-1", seq: 8, at: now, probes: [probe({ version: "fixed" })] }));
+    expect((await appliedAt(a.agentId, now)).probes).toEqual([probe({ version: "fixed" })]);
+    // A restarted agent (new instance, seq from 0, clock behind) takes over too.
+    const earlier = now - 60_000;
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-2", seq: 0, at: earlier, probes: [probe({ version: "restarted" })] }));
+    expect((await appliedAt(a.agentId, earlier)).probes).toEqual([probe({ version: "restarted" })]);
   });
 
   it("a goodbye marks the agent offline and keeps its last known probes", async () => {
@@ -219,29 +211,48 @@ describe("ordering", () => {
     expect((await h.client().agents.list.query({ status: "offline" })).items.map((i) => i.id)).toContain(a.agentId);
   });
 
-  it("ordering never trusts agent clocks: a far-future timestamp does not freeze the agent, and a restarted agent (new instance, seq from 0) takes over", async () => {
-    const a = take();
-    const future = Date.now() + 365 * 24 * 3600 * 1000;
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-1", seq: 7, at: future, probes: [probe({ version: "skewed" })] }));
-    await appliedAt(a.agentId, future);
-    // Same process, next seq, sane clock: applied although its time is "older".
-    const now = Date.now();
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-1", seq: 8, at: now, probes: [probe({ version: "fixed" })] }));
-    expect((await appliedAt(a.agentId, now)).probes).toEqual([probe({ version: "fixed" })]);
-    // The agent restarts: a new instance starting at seq 0 takes over.
-    const later = now + 1;
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { instanceId: "proc-2", seq: 0, at: later, probes: [probe({ version: "restarted" })] }));
-    expect((await appliedAt(a.agentId, later)).probes).toEqual([probe({ version: "restarted" })]);
-  });
+  // Redelivery (a batch not acked, e.g. the database blipped) hands the writer messages older
+  // than ones already applied; the writer compares stream positions. Driven through the writer
+  // directly, with explicit positions, on the real database.
+  describe("redelivered messages (writer, explicit stream positions)", () => {
+    const EPOCH = "2026-01-01T00:00:00Z";
+    const streamed = (status: ReturnType<typeof heartbeat> | ReturnType<typeof goodbye>, streamSeq: number) => ({ status, streamSeq });
 
-  it("a stale heartbeat arriving after the goodbye does not bring the agent back online", async () => {
-    const a = take();
-    const at = Date.now();
-    await publishStatus(js, goodbye(tenantId, a.agentId, { at }));
-    await appliedAt(a.agentId, at);
-    await publishStatus(js, heartbeat(tenantId, a.agentId, { at: at - 500 }));
-    await barrier();
-    expect((await row(a.agentId)).status).toBe("offline");
+    it("an older position arriving after a newer one does not overwrite it (separate batches)", async () => {
+      const a = take();
+      expect(await applyStatusBatch(h.cp.db.db, EPOCH, [streamed(heartbeat(tenantId, a.agentId, { at: 2000, probes: [probe({ version: "new" })], appliedPolicies: { pol: 2 }, heartbeatIntervalSec: 20 }), 200)])).toBe(1);
+      expect(await applyStatusBatch(h.cp.db.db, EPOCH, [streamed(heartbeat(tenantId, a.agentId, { at: 1000, probes: [probe({ version: "old" })], appliedPolicies: { pol: 1 }, heartbeatIntervalSec: 30 }), 100)])).toBe(0);
+      const r = await row(a.agentId);
+      expect(r.last_status_at).toBe(2000);
+      expect(r.applied_policies).toEqual({ pol: 2 });
+      expect(r.probes).toEqual([probe({ version: "new" })]);
+      expect(r.heartbeat_interval_sec).toBe(20);
+    });
+
+    it("within one batch the highest position wins, in any order", async () => {
+      const a = take();
+      await applyStatusBatch(h.cp.db.db, EPOCH, [
+        streamed(heartbeat(tenantId, a.agentId, { at: 5000, probes: [probe({ version: "new" })] }), 501),
+        streamed(heartbeat(tenantId, a.agentId, { at: 4000, probes: [probe({ version: "old" })] }), 500),
+      ]);
+      const r = await row(a.agentId);
+      expect(r.last_status_at).toBe(5000);
+      expect(r.probes).toEqual([probe({ version: "new" })]);
+    });
+
+    it("an old process's redelivered goodbye does not take a restarted agent offline", async () => {
+      const a = take();
+      await applyStatusBatch(h.cp.db.db, EPOCH, [streamed(heartbeat(tenantId, a.agentId, { instanceId: "new-process", at: 3000 }), 900)]);
+      expect(await applyStatusBatch(h.cp.db.db, EPOCH, [streamed(goodbye(tenantId, a.agentId, { instanceId: "old-process", at: 2000 }), 850)])).toBe(0);
+      expect((await row(a.agentId)).status).toBe("online");
+    });
+
+    it("a recreated stream (new epoch) starts afresh: its low positions apply", async () => {
+      const a = take();
+      await applyStatusBatch(h.cp.db.db, EPOCH, [streamed(heartbeat(tenantId, a.agentId, { at: 1000 }), 10_000)]);
+      expect(await applyStatusBatch(h.cp.db.db, "2026-02-02T00:00:00Z", [streamed(heartbeat(tenantId, a.agentId, { at: 2000 }), 1)])).toBe(1);
+      expect((await row(a.agentId)).last_status_at).toBe(2000);
+    });
   });
 });
 

@@ -88,12 +88,9 @@ export type ProbeStatus = z.infer<typeof ProbeStatusSchema>;
 const StatusBaseSchema = z.object({
   agentId: z.string().min(1),
   tenantId: z.string().min(1),
-  /**
-   * Random per agent process. With `seq` (monotonic within the process) it orders
-   * an agent's messages without trusting its clock: a redelivered older message
-   * of the same process is ignored, and a new process always takes over.
-   */
+  /** Random per agent process: a new value means the agent restarted. */
   instanceId: z.string().min(1).max(64),
+  /** Counts this process's messages from 0 (diagnostics; the writer orders by stream position). */
   seq: z.number().int().nonnegative(),
   at: z.number().int().nonnegative(),
 });

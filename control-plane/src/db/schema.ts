@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { AgentCapabilities, Labels, ProbeStatus } from "@probepilot/shared";
 
 /**
@@ -81,9 +81,15 @@ export const agents = pgTable(
     heartbeatIntervalSec: integer("heartbeat_interval_sec").notNull().default(10),
     /** Agent-side time of the newest status applied (informational: ordering uses instance and seq). */
     lastStatusAt: timestamp("last_status_at", { withTimezone: true }),
-    /** Agent process (`instanceId`) and `seq` of the newest status applied; older ones of that process are ignored. */
+    /** Agent process (`instanceId`) that sent the newest status applied (informational: a change means a restart). */
     statusInstance: text("status_instance"),
-    statusSeq: integer("status_seq").notNull().default(-1),
+    /**
+     * Position of the newest status applied in the status stream: `streamEpoch` (the
+     * stream's creation time, so a recreated stream starts afresh) and its sequence.
+     * An older position (a redelivery) is ignored. Arrival order, never agent clocks.
+     */
+    statusStreamEpoch: text("status_stream_epoch"),
+    statusStreamSeq: bigint("status_stream_seq", { mode: "number" }).notNull().default(0),
     firstSeenAt: timestamp("first_seen_at", { withTimezone: true }).notNull().defaultNow(),
     lastSeenAt: timestamp("last_seen_at", { withTimezone: true }).notNull().defaultNow(),
   },

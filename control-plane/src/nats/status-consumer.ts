@@ -22,13 +22,15 @@ export type StatusConsumerOptions = {
  * in Postgres within milliseconds and a flood is written in large statements.
  * What does not validate is dead-lettered; the rest is written in one statement
  * and acked after commit. A crash before the ack means redelivery, which the
- * writer ignores (see `applyStatusBatch`).
+ * writer ignores: it orders by stream position (see `applyStatusBatch`).
  */
 export class StatusConsumer {
   private running = false;
   private loop: Promise<void> | null = null;
   private stopConsuming: (() => void) | null = null;
   private buffer: JsMsg[] = [];
+  /** Creation time of the status stream: with a message's stream sequence, its position. */
+  private streamEpoch = "";
   private lingerTimer: NodeJS.Timeout | null = null;
   /** Batches are written one after another, in arrival order. */
   private writing: Promise<void> = Promise.resolve();
@@ -61,6 +63,8 @@ export class StatusConsumer {
     let backoffMs = 250;
     while (this.running) {
       try {
+        // Stream positions are only comparable within one incarnation of the stream.
+        this.streamEpoch = (await this.nc.jetstreamManager().then((jsm) => jsm.streams.info(STATUS_STREAM))).created;
         const consumer = await js.consumers.get(STATUS_STREAM, STATUS_CONSUMER);
         // Keep about two batches in flight from the server: enough to fill the next while one is written.
         const messages = await consumer.consume({ max_messages: batchSize * 2 });
@@ -121,7 +125,7 @@ export class StatusConsumer {
    */
   private async apply(js: JetStreamClient, good: Validated[]): Promise<Validated[]> {
     try {
-      await applyStatusBatch(this.db, good.map((g) => g.status));
+      await applyStatusBatch(this.db, this.streamEpoch, good.map((g) => ({ status: g.status, streamSeq: g.msg.seq })));
       return good;
     } catch (err) {
       if (!isDataError(err)) throw err;
@@ -129,7 +133,7 @@ export class StatusConsumer {
     const applied: Validated[] = [];
     for (const g of good) {
       try {
-        await applyStatusBatch(this.db, [g.status]);
+        await applyStatusBatch(this.db, this.streamEpoch, [{ status: g.status, streamSeq: g.msg.seq }]);
         applied.push(g);
       } catch (err) {
         if (!isDataError(err)) throw err;
