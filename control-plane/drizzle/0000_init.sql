@@ -20,6 +20,7 @@ CREATE TABLE "agents" (
 	"policy_conflicts" jsonb DEFAULT '[]'::jsonb NOT NULL,
 	"agent_key_hash" text NOT NULL,
 	"enrolled_with" text,
+	"enroll_request_id" text,
 	"status" "agent_status" DEFAULT 'online' NOT NULL,
 	"heartbeat_interval_sec" integer DEFAULT 10 NOT NULL,
 	"last_status_at" timestamp with time zone,
@@ -78,6 +79,7 @@ ALTER TABLE "enrollment_tokens" ADD CONSTRAINT "enrollment_tokens_tenant_id_tena
 CREATE INDEX "agents_tenant_status_idx" ON "agents" USING btree ("tenant_id","status");--> statement-breakpoint
 CREATE INDEX "agents_labels_gin_idx" ON "agents" USING gin ("labels");--> statement-breakpoint
 CREATE INDEX "agents_tenant_last_seen_idx" ON "agents" USING btree ("tenant_id","last_seen_at");--> statement-breakpoint
+CREATE UNIQUE INDEX "agents_enroll_request_idx" ON "agents" USING btree ("tenant_id","enroll_request_id");--> statement-breakpoint
 CREATE UNIQUE INDEX "api_tokens_hash_idx" ON "api_tokens" USING btree ("token_hash");--> statement-breakpoint
 CREATE INDEX "api_tokens_tenant_idx" ON "api_tokens" USING btree ("tenant_id");--> statement-breakpoint
 CREATE INDEX "audit_log_tenant_at_idx" ON "audit_log" USING btree ("tenant_id","at");--> statement-breakpoint

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { connect, type NatsConnection } from "nats";
 import { ID_PATTERN, agentConfigBucket, mergeLabels, policyBucket, type EnrollReply } from "@probepilot/shared";
@@ -42,7 +43,7 @@ describe("first enrollment", () => {
   it("a valid token gets an agent id and key, and the agent is registered online with its host facts", async () => {
     const usesBefore = await tokenUses(token.id);
     const hello = fakeHello({ hostname: "web-1", userLabels: { team: "payments" }, hostLabels: { "probepilot.io/hostname": "web-1", team: "host-team" } });
-    const reply = ok(await enrollRequest(nc, { enrollmentToken: token.token, hello }));
+    const reply = ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello }));
     expect(reply.agentId).toMatch(ID_PATTERN);
     expect(reply.agentId).toMatch(/^agt_/);
     expect(reply.agentKey).toMatch(/^ppk_[A-Za-z0-9_-]{43}$/);
@@ -88,7 +89,7 @@ describe("first enrollment", () => {
   });
 
   it("the enrollment is audited, with the enrollment token as the actor", async () => {
-    const reply = ok(await enrollRequest(nc, { enrollmentToken: token.token, hello: fakeHello({ hostname: "audited-1" }) }));
+    const reply = ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello: fakeHello({ hostname: "audited-1" }) }));
     const rows = await h.cp.db.sql`select tenant_id, actor, action, target, details from audit_log where target = ${reply.agentId}`;
     expect(rows).toHaveLength(1);
     expect(rows[0]).toMatchObject({ tenant_id: tenantId, action: "agent.enroll", actor: `enrollToken:${token.id}`, details: { hostname: "audited-1" } });
@@ -97,7 +98,7 @@ describe("first enrollment", () => {
 
 describe("re-identification", () => {
   it("id + key gets the same id, no new key, and refreshes the host facts", async () => {
-    const first = ok(await enrollRequest(nc, { enrollmentToken: token.token, hello: fakeHello({ hostname: "db-1" }) }));
+    const first = ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello: fakeHello({ hostname: "db-1" }) }));
     const count = await agentCount();
     const usesBefore = await tokenUses(token.id);
     await h.cp.db.sql`update agents set status = 'offline', last_seen_at = now() - interval '1 day' where id = ${first.agentId}`;
@@ -119,7 +120,7 @@ describe("re-identification", () => {
   });
 
   it("returns the central config, and central labels still win over the new host labels", async () => {
-    const first = ok(await enrollRequest(nc, { enrollmentToken: token.token, hello: fakeHello({ hostname: "cfg-1" }) }));
+    const first = ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello: fakeHello({ hostname: "cfg-1" }) }));
     await h.client().agents.setLabels.mutate({ id: first.agentId, labels: { zone: "central-zone" } });
     const hello = fakeHello({ hostname: "cfg-1", hostLabels: { "probepilot.io/hostname": "cfg-1", zone: "host-zone" } });
     const again = ok(await enrollRequest(nc, { agentId: first.agentId, agentKey: first.agentKey!, hello }));
@@ -128,8 +129,8 @@ describe("re-identification", () => {
   });
 
   it("a wrong key, an unknown id or another agent's key is UNAUTHORIZED and changes nothing", async () => {
-    const a = ok(await enrollRequest(nc, { enrollmentToken: token.token, hello: fakeHello({ hostname: "victim-1" }) }));
-    const b = ok(await enrollRequest(nc, { enrollmentToken: token.token, hello: fakeHello({ hostname: "other-1" }) }));
+    const a = ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello: fakeHello({ hostname: "victim-1" }) }));
+    const b = ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello: fakeHello({ hostname: "other-1" }) }));
     const attempts = [
       { agentId: a.agentId, agentKey: "ppk_wrongwrongwrongwrongwrongwrongwrongwrongwro" },
       { agentId: a.agentId, agentKey: b.agentKey! },
@@ -149,7 +150,7 @@ describe("re-identification", () => {
 describe("refused enrollment tokens", () => {
   it("an unknown token is refused", async () => {
     const count = await agentCount();
-    const r = refused(await enrollRequest(nc, { enrollmentToken: "ppe_doesnotexist", hello: fakeHello() }));
+    const r = refused(await enrollRequest(nc, { enrollmentToken: "ppe_doesnotexist", requestId: randomUUID(), hello: fakeHello() }));
     expect(r.code).toBe("UNAUTHORIZED");
     expect(r.message).toMatch(/unknown or revoked/);
     expect(await agentCount()).toBe(count);
@@ -157,10 +158,10 @@ describe("refused enrollment tokens", () => {
 
   it("a revoked token is refused and creates no agent", async () => {
     const t = await h.client().enrollTokens.create.mutate({ description: "to revoke" });
-    ok(await enrollRequest(nc, { enrollmentToken: t.token, hello: fakeHello({ hostname: "before-revoke" }) }));
+    ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "before-revoke" }) }));
     await h.client().enrollTokens.revoke.mutate({ id: t.id });
     const count = await agentCount();
-    const r = refused(await enrollRequest(nc, { enrollmentToken: t.token, hello: fakeHello({ hostname: "after-revoke" }) }));
+    const r = refused(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "after-revoke" }) }));
     expect(r.code).toBe("UNAUTHORIZED");
     expect(r.message).toMatch(/revoked/);
     expect(await agentCount()).toBe(count);
@@ -170,10 +171,10 @@ describe("refused enrollment tokens", () => {
   it("an expired token is refused, creates no agent and is not counted as used", async () => {
     const t = await h.client().enrollTokens.create.mutate({ description: "short", expiresInSec: 3600 });
     expect(t.expiresAt).not.toBeNull();
-    ok(await enrollRequest(nc, { enrollmentToken: t.token, hello: fakeHello({ hostname: "in-time" }) }));
+    ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "in-time" }) }));
     await h.cp.db.sql`update enrollment_tokens set expires_at = now() - interval '1 minute' where id = ${t.id}`;
     const count = await agentCount();
-    const r = refused(await enrollRequest(nc, { enrollmentToken: t.token, hello: fakeHello({ hostname: "too-late" }) }));
+    const r = refused(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "too-late" }) }));
     expect(r.code).toBe("UNAUTHORIZED");
     expect(r.message).toMatch(new RegExp(`enrollment token ${t.id} expired at \\d{4}-`));
     expect(await agentCount()).toBe(count);
@@ -183,7 +184,7 @@ describe("refused enrollment tokens", () => {
   it("a token of another tenant enrolls into that tenant, not the caller's", async () => {
     const other = await createTenant(h, "enroll-other");
     const t = await other.client.enrollTokens.create.mutate({});
-    const r = ok(await enrollRequest(nc, { enrollmentToken: t.token, hello: fakeHello({ hostname: "elsewhere" }) }));
+    const r = ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "elsewhere" }) }));
     expect(r.tenantId).toBe(other.tenantId);
     expect((await other.client.agents.list.query()).items.map((a) => a.id)).toEqual([r.agentId]);
     expect((await h.client().agents.list.query({ limit: 1000 })).items.map((a) => a.id)).not.toContain(r.agentId);
@@ -200,9 +201,9 @@ describe("malformed requests", () => {
     { name: "a token but no hello", request: { enrollmentToken: "ppe_x" }, field: /\bhello\b/ },
     { name: "an id and key but no hello", request: { agentId: "agt_x", agentKey: "ppk_x" }, field: /\bhello\b/ },
     { name: "an id without its key", request: { agentId: "agt_x", hello }, field: /agentKey/ },
-    { name: "a hostname that is a number", request: { enrollmentToken: "ppe_x", hello: { ...hello, hostname: 42 } }, field: /hello\.hostname/ },
-    { name: "capabilities missing a check", request: { enrollmentToken: "ppe_x", hello: { ...hello, capabilities: { ...hello.capabilities, btf: "yes" } } }, field: /hello\.capabilities\.btf/ },
-    { name: "an invalid host label key", request: { enrollmentToken: "ppe_x", hello: { ...hello, hostLabels: { "Not Valid": "x" } } }, field: /"Not Valid"/ },
+    { name: "a hostname that is a number", request: { enrollmentToken: "ppe_x", requestId: randomUUID(), hello: { ...hello, hostname: 42 } }, field: /hello\.hostname/ },
+    { name: "capabilities missing a check", request: { enrollmentToken: "ppe_x", requestId: randomUUID(), hello: { ...hello, capabilities: { ...hello.capabilities, btf: "yes" } } }, field: /hello\.capabilities\.btf/ },
+    { name: "an invalid host label key", request: { enrollmentToken: "ppe_x", requestId: randomUUID(), hello: { ...hello, hostLabels: { "Not Valid": "x" } } }, field: /"Not Valid"/ },
   ];
 
   it.each(cases)("$name → INVALID with a message naming what is wrong", async ({ request, field }) => {
@@ -220,7 +221,7 @@ describe("malformed requests", () => {
     expect(metricValue(text, "probepilot_enroll_requests_total", { outcome: "invalid" })).toBeGreaterThanOrEqual(cases.length);
     expect(metricValue(text, "probepilot_enroll_requests_total", { outcome: "unauthorized" })).toBeGreaterThan(0);
     expect(metricValue(text, "probepilot_enroll_requests_total", { outcome: "reidentified" })).toBeGreaterThan(0);
-    ok(await enrollRequest(nc, { enrollmentToken: token.token, hello: fakeHello({ hostname: "still-answering" }) }));
+    ok(await enrollRequest(nc, { enrollmentToken: token.token, requestId: randomUUID(), hello: fakeHello({ hostname: "still-answering" }) }));
   });
 });
 
@@ -237,7 +238,7 @@ describe("tenant KV buckets", () => {
     expect(await exists(agentConfigBucket(fresh.tenantId))).toBe(false);
 
     const t = await fresh.client.enrollTokens.create.mutate({});
-    ok(await enrollRequest(nc, { enrollmentToken: t.token, hello: fakeHello({ hostname: "kv-1" }) }));
+    ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "kv-1" }) }));
     expect(await exists(policyBucket(fresh.tenantId))).toBe(true);
     expect(await exists(agentConfigBucket(fresh.tenantId))).toBe(true);
     // The agent can open them as KV views (what it does to watch policies and read its config).
@@ -252,5 +253,31 @@ describe("tenant KV buckets", () => {
     const js = nc.jetstream();
     await expect(js.views.kv(policyBucket(tenantId), { bindOnly: true })).resolves.toBeDefined();
     await expect(js.views.kv(agentConfigBucket(tenantId), { bindOnly: true })).resolves.toBeDefined();
+  });
+});
+
+describe("a retried enrollment (the reply was lost)", () => {
+  it("returns the agent created the first time, with a fresh key, and counts the token once", async () => {
+    const t = await h.client().enrollTokens.create.mutate({ description: "retry" });
+    const requestId = randomUUID();
+    const first = ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId, hello: fakeHello({ hostname: "flaky-link" }) }));
+    const again = ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId, hello: fakeHello({ hostname: "flaky-link" }) }));
+    expect(again.agentId).toBe(first.agentId);
+    expect(again.agentKey).toMatch(/^ppk_/);
+    expect(again.agentKey).not.toBe(first.agentKey);
+    // The fresh key identifies the agent; the first one (never received) no longer does.
+    expect(ok(await enrollRequest(nc, { agentId: again.agentId, agentKey: again.agentKey, hello: fakeHello({ hostname: "flaky-link" }) })).agentId).toBe(first.agentId);
+    expect(refused(await enrollRequest(nc, { agentId: first.agentId, agentKey: first.agentKey, hello: fakeHello({ hostname: "flaky-link" }) })).code).toBe("UNAUTHORIZED");
+    const rows = await h.cp.db.sql`select count(*)::int as n from agents where hostname = 'flaky-link'`;
+    expect(rows[0]!.n).toBe(1);
+    const tokens = await h.client().enrollTokens.list.query();
+    expect(tokens.find((x) => x.id === t.id)?.uses).toBe(1);
+  });
+
+  it("a new requestId is a new agent, even from the same host", async () => {
+    const t = await h.client().enrollTokens.create.mutate({});
+    const a = ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "twin" }) }));
+    const b = ok(await enrollRequest(nc, { enrollmentToken: t.token, requestId: randomUUID(), hello: fakeHello({ hostname: "twin" }) }));
+    expect(a.agentId).not.toBe(b.agentId);
   });
 });

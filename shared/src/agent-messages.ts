@@ -47,7 +47,15 @@ export type AgentHello = z.infer<typeof AgentHelloSchema>;
  * an enrolled agent presents the id and key it stored on disk.
  */
 export const EnrollRequestSchema = z.union([
-  z.object({ enrollmentToken: z.string().min(1), hello: AgentHelloSchema }),
+  z.object({
+    enrollmentToken: z.string().min(1),
+    /**
+     * Random, chosen by the agent once per enrollment and kept across retries: if a reply
+     * is lost (timeout) the retry finds the agent already created instead of a second one.
+     */
+    requestId: z.string().min(16).max(64),
+    hello: AgentHelloSchema,
+  }),
   z.object({ agentId: z.string().min(1), agentKey: z.string().min(1), hello: AgentHelloSchema }),
 ]);
 export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { JSONCodec, type NatsConnection } from "nats";
 import { ENROLL_SUBJECT, EnrollReplySchema, type AgentConfig, type AgentHello, type EnrollRequest } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
@@ -33,11 +34,13 @@ export type EnrollOptions = {
 export async function enrollAgent(opts: EnrollOptions): Promise<{ identity: AgentIdentity; config: AgentConfig }> {
   let identity = opts.identity;
   let backoffMs = 500;
+  // Kept across retries: a retry after a lost reply gets the agent created the first time.
+  const requestId = randomUUID();
   for (;;) {
     opts.signal?.throwIfAborted();
     let request: EnrollRequest;
     if (identity) request = { agentId: identity.agentId, agentKey: identity.agentKey, hello: opts.hello };
-    else if (opts.enrollToken) request = { enrollmentToken: opts.enrollToken, hello: opts.hello };
+    else if (opts.enrollToken) request = { enrollmentToken: opts.enrollToken, requestId, hello: opts.hello };
     else throw new EnrollRefusedError("this agent has no identity yet: pass --enroll-token (or PROBEPILOT_ENROLL_TOKEN) from `probepilot enroll-tokens create`");
 
     let raw: unknown;

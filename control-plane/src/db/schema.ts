@@ -77,6 +77,8 @@ export const agents = pgTable(
     policyConflicts: jsonb("policy_conflicts").$type<{ kind: string; winner: string; loser: string }[]>().notNull().default([]),
     agentKeyHash: text("agent_key_hash").notNull(),
     enrolledWith: text("enrolled_with"),
+    /** The agent's enroll `requestId`: a retried enrollment (lost reply) finds this row. */
+    enrollRequestId: text("enroll_request_id"),
     status: agentStatusEnum("status").notNull().default("online"),
     heartbeatIntervalSec: integer("heartbeat_interval_sec").notNull().default(10),
     /** Agent-side time of the newest status applied (informational: ordering uses instance and seq). */
@@ -97,6 +99,7 @@ export const agents = pgTable(
     index("agents_tenant_status_idx").on(t.tenantId, t.status),
     index("agents_labels_gin_idx").using("gin", t.labels),
     index("agents_tenant_last_seen_idx").on(t.tenantId, t.lastSeenAt),
+    uniqueIndex("agents_enroll_request_idx").on(t.tenantId, t.enrollRequestId),
   ],
 );
 

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { JSONCodec, type NatsConnection } from "nats";
 import { ENROLL_SUBJECT, type AgentCapabilities, type AgentHello, type EnrollReply, type EnrollRequest } from "@probepilot/shared";
 
@@ -64,7 +65,7 @@ export async function enrollAgents(
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       const hostname = `${prefix}-${i}`;
-      const reply = await enrollRequest(nc, { enrollmentToken, hello: fakeHello({ hostname, ...opts.hello?.(i) }) });
+      const reply = await enrollRequest(nc, { enrollmentToken, requestId: randomUUID(), hello: fakeHello({ hostname, ...opts.hello?.(i) }) });
       if (!reply.ok) throw new Error(`enrolling ${hostname} failed: ${reply.code}: ${reply.message}`);
       if (!reply.agentKey) throw new Error(`enrolling ${hostname}: first enrollment returned no agent key`);
       if (tenantId !== undefined && tenantId !== reply.tenantId) throw new Error(`agents of one token landed in two tenants: ${tenantId}, ${reply.tenantId}`);

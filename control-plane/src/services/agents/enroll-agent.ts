@@ -54,8 +54,19 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
     if (token.expiresAt && token.expiresAt.getTime() < Date.now()) {
       throw new ServiceError("UNAUTHORIZED", `enrollment token ${token.id} expired at ${token.expiresAt.toISOString()}`);
     }
-    const agentId = newId("agent");
     const agentKey = newSecret("ppk");
+    // A retry of an enrollment whose reply was lost: same agent, a fresh key (the first one
+    // never reached the agent). Only the holder of the random requestId can ask for this.
+    const [retried] = await tx
+      .update(agents)
+      .set({ ...facts, labels: mergeLabels(hello.hostLabels, hello.userLabels), agentKeyHash: hashSecret(agentKey) })
+      .where(and(eq(agents.tenantId, token.tenantId), eq(agents.enrollRequestId, request.requestId)))
+      .returning();
+    if (retried) {
+      await tx.update(enrollmentTokens).set({ uses: sql`${enrollmentTokens.uses} - 1` }).where(eq(enrollmentTokens.id, token.id));
+      return { ok: true, agentId: retried.id, tenantId: retried.tenantId, agentKey, config: { centralLabels: retried.centralLabels, revision: retried.configRevision } };
+    }
+    const agentId = newId("agent");
     await tx.insert(agents).values({
       id: agentId,
       tenantId: token.tenantId,
@@ -63,6 +74,7 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
       labels: mergeLabels(hello.hostLabels, hello.userLabels),
       agentKeyHash: hashSecret(agentKey),
       enrolledWith: token.id,
+      enrollRequestId: request.requestId,
     });
     await recordAudit(tx, { tenantId: token.tenantId, actor: `enrollToken:${token.id}` }, "agent.enroll", agentId, { hostname: hello.hostname });
     return { ok: true, agentId, tenantId: token.tenantId, agentKey, config: { centralLabels: {}, revision: 0 } };
