@@ -90,6 +90,7 @@ export class Agent {
    * re-create the policy watch (a restarted server has lost its consumer).
    */
   private async onReconnect(): Promise<void> {
+    if (this.abort.signal.aborted) return;
     await Promise.all([this.configWatch?.refresh(), this.policyWatch?.rewatch()]);
     this.reporter?.changed();
   }
@@ -106,16 +107,22 @@ export class Agent {
     }
   }
 
-  /** Stop probes, say goodbye, stop watching. The connection is the caller's to close. */
+  /**
+   * Stop watching, stop probes, then say goodbye. The order matters: the goodbye
+   * must be the last status message, and a config nudge, policy change or
+   * reconnect catch-up arriving during its publish would otherwise schedule a
+   * `status` with a higher seq that flips the agent back online. The connection
+   * is the caller's to close.
+   */
   async stop(reason = "shutdown"): Promise<void> {
     this.abort.abort(new Error("agent stopping"));
     this.started = false;
+    this.configWatch?.stop();
+    await this.policyWatch?.stop();
     await this.reconciling;
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     this.supervisors.clear();
     await this.reporter?.stop(reason);
-    this.configWatch?.stop();
-    await this.policyWatch?.stop();
   }
 
   /** Current per-probe state (running probes and unsupported ones). */
@@ -133,6 +140,7 @@ export class Agent {
   }
 
   private onConfig(_config: AgentConfig): void {
+    if (this.abort.signal.aborted) return; // a refresh still in flight when stop() began
     // Central labels changed: selectors may now match differently.
     void this.scheduleReconcile();
     this.reporter?.changed();

@@ -1,7 +1,15 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { z } from "zod";
-import { describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
+import { ProbeKindSchema, describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
+
+/** One `--default-probes` entry: a known probe kind, or an error naming the bad one and the valid ones. */
+const DefaultProbeSchema = z.string().transform((value, ctx) => {
+  const kind = ProbeKindSchema.safeParse(value);
+  if (kind.success) return kind.data;
+  ctx.addIssue({ code: "custom", message: `unknown probe kind "${value}"; expected one of ${ProbeKindSchema.options.join(", ")} (or "none" alone for no probes)` });
+  return z.NEVER;
+});
 
 /**
  * The agent's configuration: command-line flags win over environment variables,
@@ -16,7 +24,7 @@ export const AgentEnvSchema = z.object({
   /** `host:port` for /healthz and /metrics, or null to serve neither. */
   httpAddr: z.string().regex(/^[^:]+:\d+$/, "expected host:port, e.g. 127.0.0.1:7071, or \"off\"").nullable(),
   /** Probes every agent runs whatever the policies say (the procfs baseline). */
-  defaultProbes: z.array(z.string()),
+  defaultProbes: z.array(DefaultProbeSchema),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
 });
 export type AgentEnv = z.infer<typeof AgentEnvSchema>;

@@ -1,5 +1,4 @@
 import { connect } from "nats";
-import { ProbeKindSchema } from "@probepilot/shared";
 import { buildHello } from "./host/hello.ts";
 import { AGENT_USAGE, parseAgentEnv } from "./env.ts";
 import { createAgentLogger } from "./logger.ts";
@@ -24,11 +23,6 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createAgentLogger(env.logLevel);
   const metrics = createAgentMetrics();
-  const defaultProbes = env.defaultProbes.map((p) => {
-    const kind = ProbeKindSchema.safeParse(p);
-    if (!kind.success) throw new Error(`--default-probes: unknown probe kind "${p}"`);
-    return kind.data;
-  });
 
   const hello = await buildHello(env.labels);
   log.info({ hostname: hello.hostname, os: hello.os, kernel: hello.kernel, arch: hello.arch, capabilities: hello.capabilities, labels: env.labels }, "host detected");
@@ -36,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
   // Connect and stay connected: the agent outlives NATS outages.
   const nc = await connect({ servers: env.natsUrl.split(","), name: `probepilot-agent@${hello.hostname}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
   metrics.natsConnected.set(1);
-  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes, log, metrics });
+  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes: env.defaultProbes, log, metrics });
   let natsUp = true;
   void (async () => {
     for await (const s of nc.status()) {

@@ -25,6 +25,18 @@ describe("agent configuration", () => {
     expect(env.defaultProbes).toEqual([]);
   });
 
+  it("--default-probes takes a comma-separated list of known probe kinds", () => {
+    expect(parseAgentEnv(["--default-probes", "host, tcp_flows"], {}).defaultProbes).toEqual(["host", "tcp_flows"]);
+    expect(parseAgentEnv([], { PROBEPILOT_DEFAULT_PROBES: "oom_kills" }).defaultProbes).toEqual(["oom_kills"]);
+  });
+
+  it("rejects an unknown default probe kind, naming it and listing the valid ones", () => {
+    const parse = () => parseAgentEnv(["--default-probes", "host,tcp_flow"], {});
+    expect(parse).toThrow(/defaultProbes\.1: unknown probe kind "tcp_flow"; expected one of host, tcp_flows, tcp_connect_latency,/);
+    expect(parse).toThrow(/syscall_counts \(or "none" alone for no probes\)/);
+    expect(() => parseAgentEnv([], { PROBEPILOT_DEFAULT_PROBES: "none,host" })).toThrow(/unknown probe kind "none"/);
+  });
+
   it.each([
     [["--label", "Bad Key=v"], /label key "Bad Key"/],
     [["--label", "novalue"], /expected key=value/],
@@ -32,6 +44,7 @@ describe("agent configuration", () => {
     [["--http", "7071"], /expected host:port/],
     [["--nats"], /--nats/],
     [["--frobnicate"], /frobnicate/],
+    [["--default-probes", "bogus"], /unknown probe kind "bogus"/],
   ])("rejects %j with a message naming the problem", (argv, message) => {
     expect(() => parseAgentEnv(argv as string[], {})).toThrow(message);
   });

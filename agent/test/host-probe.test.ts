@@ -5,7 +5,7 @@ import os from "node:os";
 import path from "node:path";
 import fc from "fast-check";
 import type { MetricSeries } from "@probepilot/shared";
-import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import {
   HOST_PROBE_OUTPUTS,
   HostProbe,
@@ -163,14 +163,29 @@ describe("HostProbe on the live /proc", () => {
   });
 
   it("close() clears its timer", async () => {
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === "Timeout").length;
-    const before = timers();
-    const probe = new HostProbe({ intervalMs: 60_000, onSeries: () => {} });
+    // Fake setTimeout/clearTimeout count only the timers created while they are installed, i.e. this
+    // probe's (a count of the process's Timeouts also sees other timers on this busy worker).
+    // The clock the probe schedules by (performance.now) and its /proc reads stay real.
+    vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
+    let snapshots = 0;
+    const probe = new HostProbe({ intervalMs: 1000, onSeries: () => snapshots++ });
     probes.push(probe);
-    await probe.start();
-    expect(timers()).toBe(before + 1);
-    await probe.close();
-    expect(timers()).toBe(before);
+    try {
+      await probe.start();
+      expect(vi.getTimerCount()).toBe(1);
+      // Run the first tick: it emits and schedules the next one.
+      await vi.advanceTimersByTimeAsync(1000);
+      await vi.waitFor(() => expect(snapshots).toBe(1), { timeout: 5000 });
+      await vi.waitFor(() => expect(vi.getTimerCount()).toBe(1), { timeout: 5000 });
+      await probe.close();
+      expect(vi.getTimerCount()).toBe(0);
+      // Nothing left to fire: an hour later there is still only the one snapshot.
+      await vi.advanceTimersByTimeAsync(3_600_000);
+      expect(snapshots).toBe(1);
+      expect(probe.stats).toEqual({ snapshots: 1, errors: 0 });
+    } finally {
+      vi.useRealTimers();
+    }
     await expect(probe.start()).rejects.toThrow("start() called after close()");
   });
 

@@ -22,6 +22,8 @@ export class StatusReporter {
   private readonly instanceId = randomUUID();
   private heartbeat: NodeJS.Timeout | null = null;
   private pendingChange: NodeJS.Timeout | null = null;
+  /** Set by `stop()`: nothing but the goodbye may follow it (a later, higher-seq status would flip the agent back online). */
+  private stopped = false;
   private readonly startedAt = Date.now();
 
   constructor(
@@ -35,21 +37,27 @@ export class StatusReporter {
   ) {}
 
   start(): void {
+    if (this.stopped) return;
     void this.publish("status");
     this.heartbeat = setInterval(() => void this.publish("heartbeat"), this.heartbeatSec * 1000);
   }
 
-  /** Something in the state changed: report it soon. */
+  /** Something in the state changed: report it soon. A no-op after `stop()`. */
   changed(): void {
-    if (this.pendingChange) return;
+    if (this.stopped || this.pendingChange) return;
     this.pendingChange = setTimeout(() => {
       this.pendingChange = null;
       void this.publish("status");
     }, 100);
   }
 
-  /** Stop reporting and say goodbye, so the control plane marks the agent offline at once. */
+  /**
+   * Stop reporting and say goodbye, so the control plane marks the agent offline at once.
+   * The goodbye is the last message: `changed()`, heartbeats and `start()` do nothing afterwards.
+   */
   async stop(reason: string): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
     if (this.pendingChange) clearTimeout(this.pendingChange);
     this.heartbeat = this.pendingChange = null;
@@ -60,8 +68,10 @@ export class StatusReporter {
     return { agentId: this.agentId, tenantId: this.tenantId, instanceId: this.instanceId, seq: this.seq++, at: Date.now() };
   }
 
-  private publish(type: "heartbeat" | "status"): Promise<void> {
-    return this.send({ type, ...this.base(), uptimeSec: (Date.now() - this.startedAt) / 1000, heartbeatIntervalSec: this.heartbeatSec, ...this.state() });
+  private async publish(type: "heartbeat" | "status"): Promise<void> {
+    // stop() clears the timers, but any caller reaching here afterwards must not send after the goodbye.
+    if (this.stopped) return;
+    await this.send({ type, ...this.base(), uptimeSec: (Date.now() - this.startedAt) / 1000, heartbeatIntervalSec: this.heartbeatSec, ...this.state() });
   }
 
   private async send(message: AgentStatusMessage): Promise<void> {

@@ -1,5 +1,5 @@
 import { JSONCodec, type KV, type NatsConnection } from "nats";
-import { agentConfigBucket, agentConfigNudgeSubject, type AgentConfig } from "@probepilot/shared";
+import { AgentConfigSchema, agentConfigBucket, agentConfigNudgeSubject, type AgentConfig } from "@probepilot/shared";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
 
 const json = JSONCodec<AgentConfig>();
@@ -13,9 +13,26 @@ export class NatsAgentConfigStore implements AgentConfigPublisher {
 
   constructor(private readonly nc: NatsConnection) {}
 
+  /**
+   * Store `config` unless the key already holds a newer revision. Two concurrent
+   * `setLabels` calls commit in order in Postgres but may publish out of order; a
+   * compare-and-set on the KV revision keeps the older one from overwriting the newer.
+   */
   async publishAgentConfig(tenantId: string, agentId: string, config: AgentConfig): Promise<void> {
     const kv = await this.bucket(tenantId);
-    await kv.put(agentId, json.encode(config));
+    for (let attempt = 0; ; attempt++) {
+      const entry = await kv.get(agentId);
+      const stored = entry?.operation === "PUT" ? AgentConfigSchema.safeParse(entry.json()) : null;
+      if (stored?.success && stored.data.revision >= config.revision) return; // a newer config is already there
+      try {
+        if (entry) await kv.update(agentId, json.encode(config), entry.revision);
+        else await kv.create(agentId, json.encode(config));
+        break;
+      } catch (error) {
+        // Someone wrote in between (wrong last sequence): look again.
+        if (attempt >= 10) throw error;
+      }
+    }
     this.nc.publish(agentConfigNudgeSubject(tenantId, agentId), json.encode(config));
   }
 

@@ -28,6 +28,7 @@ export class StatusConsumer {
   private running = false;
   private loop: Promise<void> | null = null;
   private stopConsuming: (() => void) | null = null;
+  private wakeUp: (() => void) | null = null;
   private buffer: JsMsg[] = [];
   /** Creation time of the status stream: with a message's stream sequence, its position. */
   private streamEpoch = "";
@@ -53,6 +54,7 @@ export class StatusConsumer {
   async stop(): Promise<void> {
     this.running = false;
     this.stopConsuming?.();
+    this.wakeUp?.();
     await this.loop;
     await this.flush();
   }
@@ -79,10 +81,18 @@ export class StatusConsumer {
       } catch (err) {
         if (!this.running) break;
         this.log.error({ err, retryInMs: backoffMs }, "status consumer failed; retrying");
-        await new Promise((r) => setTimeout(r, backoffMs));
+        await this.pause(backoffMs);
         backoffMs = Math.min(backoffMs * 2, 10_000);
       }
     }
+  }
+
+  /** Sleep between retries; `stop()` cuts it short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeUp = () => (clearTimeout(timer), resolve());
+    });
   }
 
   /** Queue a write of everything buffered so far; resolves when it (and any before it) is done. */
