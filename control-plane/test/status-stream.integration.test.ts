@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { TRPCClientError } from "@trpc/client";
-import { DEAD_LETTER_REASON_HEADER, deadLetterSubject, statusSubject } from "@probepilot/shared";
+import { DEAD_LETTER_ORIGINAL_SUBJECT_HEADER, DEAD_LETTER_REASON_HEADER, deadLetterSubject, statusSubject } from "@probepilot/shared";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { enrollAgents, type EnrolledAgent } from "./support/fake-hello.ts";
 import { goodbye, heartbeat, probe, publishStatus, readDeadLetters } from "./support/status-messages.ts";
@@ -355,7 +355,7 @@ describe("poison messages", () => {
     expect(dead.subject).toBe(deadLetterSubject("status"));
     expect(Buffer.from(dead.data).equals(Buffer.from(bytes))).toBe(true);
     expect(dead.header.get(DEAD_LETTER_REASON_HEADER)).toMatch(c.reason);
-    expect(dead.header.get("Pp-Original-Subject")).toBe(subject);
+    expect(dead.header.get(DEAD_LETTER_ORIGINAL_SUBJECT_HEADER)).toBe(subject);
 
     const after = await eventually(async () => {
       const t = await scrape(h.cp.url);
@@ -416,7 +416,7 @@ describe("poison messages", () => {
     });
     expect(JSON.parse(new TextDecoder().decode(dead.data))).toEqual(poison);
     expect(dead.header.get(DEAD_LETTER_REASON_HEADER)).toMatch(c.reason);
-    expect(dead.header.get("Pp-Original-Subject")).toBe(statusSubject(tenantId, victim.agentId));
+    expect(dead.header.get(DEAD_LETTER_ORIGINAL_SUBJECT_HEADER)).toBe(statusSubject(tenantId, victim.agentId));
     await eventually(async () => expect(metricValue(await scrape(h.cp.url), "probepilot_dead_letters_total", { source: "status", reason: "db_rejected" })).toBe(c.count));
     expect((await row(victim.agentId)).last_status_at).toBeNull();
   });

@@ -7,6 +7,8 @@
 
 /** Request/reply: an agent enrolls (or re-identifies) with the control plane. */
 export const ENROLL_SUBJECT = "pp.enroll";
+/** Queue group of the control planes answering on `ENROLL_SUBJECT` (one answers each request). */
+export const ENROLL_QUEUE = "pp-enroll";
 
 /** JetStream stream carrying hellos, heartbeats, status changes and goodbyes. */
 export const STATUS_STREAM = "PP_STATUS";
@@ -27,6 +29,10 @@ export const TELEMETRY_SUBJECTS_ALL = `${TELEMETRY_SUBJECT_PREFIX}.>`;
 export const DEAD_LETTER_SUBJECT_PREFIX = "pp.dlq";
 export const deadLetterSubject = (source: "status" | "telemetry") => `${DEAD_LETTER_SUBJECT_PREFIX}.${source}`;
 export const DEAD_LETTER_REASON_HEADER = "Pp-Dead-Letter-Reason";
+/** Header on a dead letter naming the subject it was first published on. */
+export const DEAD_LETTER_ORIGINAL_SUBJECT_HEADER = "Pp-Original-Subject";
+/** JetStream stream keeping dead letters (7 days) for inspection. */
+export const DEAD_LETTER_STREAM = "PP_DEAD_LETTERS";
 
 /**
  * Core-NATS nudge telling one agent that its central config (labels) changed.

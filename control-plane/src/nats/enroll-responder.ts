@@ -1,6 +1,6 @@
 import { JSONCodec, type NatsConnection, type Subscription } from "nats";
 import type { ZodError } from "zod";
-import { ENROLL_SUBJECT, EnrollRequestSchema, describeZodError, type EnrollReply } from "@probepilot/shared";
+import { ENROLL_QUEUE, ENROLL_SUBJECT, EnrollRequestSchema, describeZodError, type EnrollReply } from "@probepilot/shared";
 import type { Db } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
 import type { ControlPlaneMetrics } from "../metrics.ts";
@@ -16,7 +16,7 @@ const json = JSONCodec<unknown>();
  */
 export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, metrics: ControlPlaneMetrics): Subscription {
   return nc.subscribe(ENROLL_SUBJECT, {
-    queue: "pp-enroll",
+    queue: ENROLL_QUEUE,
     callback: (err, msg) => {
       if (err) return log.error({ err }, "enroll subscription failed");
       void (async () => {

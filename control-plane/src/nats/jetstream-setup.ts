@@ -1,5 +1,6 @@
 import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type NatsConnection, type StreamConfig } from "nats";
 import {
+  DEAD_LETTER_STREAM,
   DEAD_LETTER_SUBJECT_PREFIX,
   STATUS_CONSUMER,
   STATUS_STREAM,
@@ -9,8 +10,6 @@ import {
   agentConfigBucket,
   policyBucket,
 } from "@probepilot/shared";
-
-export const DEAD_LETTER_STREAM = "PP_DEAD_LETTERS";
 
 const DAY_MS = 24 * 3600 * 1000;
 

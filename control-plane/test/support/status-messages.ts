@@ -1,6 +1,5 @@
 import type { JetStreamClient, NatsConnection, StoredMsg } from "nats";
-import { statusSubject, type AgentStatusMessage, type ProbeStatus } from "@probepilot/shared";
-import { DEAD_LETTER_STREAM } from "../../src/nats/jetstream-setup.ts";
+import { DEAD_LETTER_STREAM, statusSubject, type AgentStatusMessage, type ProbeStatus } from "@probepilot/shared";
 
 type Heartbeat = Extract<AgentStatusMessage, { type: "heartbeat" | "status" }>;
 type Goodbye = Extract<AgentStatusMessage, { type: "goodbye" }>;
