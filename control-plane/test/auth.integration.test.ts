@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stat, readFile } from "node:fs/promises";
 import path from "node:path";
+import { newId } from "@probepilot/shared";
 import { trpcError } from "./support/trpc-error.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 
@@ -60,7 +61,7 @@ describe("roles", () => {
   it("an operator can set labels but cannot create tokens", async () => {
     const op = await h.client().tokens.create.mutate({ role: "operator" });
     const asOp = h.client(op.token);
-    const err = await trpcError(asOp.agents.setLabels.mutate({ id: "agt_missing", labels: { a: "b" } }));
+    const err = await trpcError(asOp.agents.setLabels.mutate({ id: newId("agent"), labels: { a: "b" } }));
     expect(err.data?.httpStatus).toBe(404);
     expect((await trpcError(asOp.enrollTokens.create.mutate({}))).data?.httpStatus).toBe(403);
   });

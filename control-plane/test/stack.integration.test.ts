@@ -36,13 +36,15 @@ async function startStack(ports: { http: number; pg: number; nats: number; agent
   };
   delete env.DATABASE_URL;
   delete env.NATS_URL;
-  const child = spawn(process.execPath, ["--import", "tsx", "control-plane/src/stack/main.ts"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  // Exactly what `npm start` runs, in its own process group so that a signal can go to the
+  // whole group, as Ctrl-C in a terminal does.
+  const child = spawn(process.execPath, ["scripts/bootstrap.mjs", "start"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   spawned.push(child);
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-  return { child, exited, output: () => output };
+  return { child, exited, output: () => output, ctrlC: () => process.kill(-child.pid!, "SIGINT") };
 }
 
 async function agentsJson(url: string, token: string) {
@@ -62,7 +64,7 @@ async function waitUntil<T>(what: string, timeoutMs: number, probe: () => Promis
 }
 
 describe("the local stack (npm start)", () => {
-  it("comes up with the local agent online, stops on SIGINT, and a second start reuses the data", async () => {
+  it("comes up with the local agent online, stops on Ctrl-C, and a second start reuses the data", async () => {
     dataDir = await mkdtemp(path.join(tmpdir(), "pp-stack-"));
     const ports = { http: await freePort(), pg: await freePort(), nats: await freePort(), agent: await freePort() };
     const url = `http://127.0.0.1:${ports.http}`;
@@ -74,22 +76,29 @@ describe("the local stack (npm start)", () => {
     expect((await stat(tokenFile)).mode & 0o777).toBe(0o600);
     const agent = await waitUntil("the local agent online", 60_000, async () => (await agentsJson(url, token))?.items.find((a) => a.status === "online"), first.output);
     const upInMs = Date.now() - started;
-    console.log(`stack: local agent online ${upInMs} ms after start (embedded Postgres initialised from scratch)`);
+    // The issue's target is 15 s; timing is reported, not asserted tightly (a shared 2-core machine).
+    console.log(`stack: local agent online ${upInMs} ms after npm start (pnpm install check + embedded Postgres initialised from scratch)`);
+    expect(upInMs).toBeLessThan(45_000);
     expect(agent.labels).toMatchObject({ env: "local", "probepilot.io/hostname": expect.any(String), "probepilot.io/kernel": expect.any(String) });
     expect(first.output()).toContain(`ProbePilot is running at ${url}`);
     expect(first.output()).toContain(token); // printed once, on the first start
 
-    first.child.kill("SIGINT");
+    first.ctrlC();
     expect(await first.exited).toBe(0);
     expect(first.output()).toMatch(/stopped\.\s*$/);
     // Everything it started is gone: the ports are free again.
     for (const port of [ports.http, ports.pg, ports.nats, ports.agent]) await expect(waitForPort(port, 200)).rejects.toThrow();
 
+    // Second start on the same data, with the token file gone: same agent, a new local admin token.
+    await rm(tokenFile);
     const second = await startStack(ports);
-    const again = await waitUntil("the local agent online after a restart", 60_000, async () => (await agentsJson(url, token))?.items.find((a) => a.status === "online"), second.output);
+    const newToken = await waitUntil("a new admin token file", 60_000, async () => (await readFile(tokenFile, "utf8")).trim() || undefined, second.output);
+    expect(newToken).not.toBe(token);
+    const again = await waitUntil("the local agent online after a restart", 60_000, async () => (await agentsJson(url, newToken))?.items.find((a) => a.status === "online"), second.output);
     expect(again.id).toBe(agent.id); // same identity, same database
-    expect(second.output()).not.toContain(token); // the token is not printed again
-    second.child.kill("SIGINT");
+    expect(second.output()).toMatch(/New local admin token/);
+    expect(second.output()).not.toContain(token);
+    second.ctrlC();
     expect(await second.exited).toBe(0);
-  }, 180_000);
+  }, 240_000);
 });

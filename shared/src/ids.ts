@@ -1,3 +1,5 @@
+import { z } from "zod";
+
 /** Prefixed, sortable-enough random ids from one helper (`agt_…`, `ten_…`). */
 export const ID_PREFIXES = {
   tenant: "ten",
@@ -32,4 +34,33 @@ export function newId(kind: IdKind, now = Date.now()): string {
   return `${ID_PREFIXES[kind]}_${time}${rand}`;
 }
 
+/** Any id made by {@link newId}: a 3-letter prefix, `_`, then 26 base32 characters. */
 export const ID_PATTERN = /^[a-z]{3}_[0-9a-z]{26}$/;
+
+/** Readable names of the kinds, for messages (`expected an agent id …`). */
+const KIND_NAMES: Record<IdKind, string> = {
+  tenant: "tenant",
+  agent: "agent",
+  apiToken: "API token",
+  enrollToken: "enrollment token",
+  probe: "probe",
+  rollout: "rollout",
+  policy: "policy",
+  audit: "audit entry",
+};
+
+/**
+ * An id of any kind, checked for shape so that a malformed one is a clear input
+ * error rather than a query with a surprising parameter (NUL bytes make Postgres fail).
+ */
+export const IdSchema = z.string().regex(ID_PATTERN, `expected an id such as agt_01h…: 3 lowercase letters, "_", 26 base32 characters`);
+
+/**
+ * An id of one kind: the shape of {@link IdSchema} and the kind's prefix, e.g.
+ * `idSchema("agent")` accepts `agt_…` and says `expected an agent id such as agt_01h…: "agt_" then 26 base32 characters`.
+ */
+export function idSchema(kind: IdKind) {
+  const prefix = `${ID_PREFIXES[kind]}_`;
+  const message = `expected ${/^[aeiou]/i.test(KIND_NAMES[kind]) ? "an" : "a"} ${KIND_NAMES[kind]} id such as ${prefix}01h…: "${prefix}" then 26 base32 characters`;
+  return z.string().refine((id) => ID_PATTERN.test(id) && id.startsWith(prefix), message);
+}

@@ -5,6 +5,9 @@ import { fileURLToPath } from "node:url";
 import * as schema from "./schema.ts";
 
 export type Db = PostgresJsDatabase<typeof schema>;
+/** A transaction of `Db`: services that take `DbOrTx` can run inside a caller's transaction. */
+export type Tx = Parameters<Parameters<Db["transaction"]>[0]>[0];
+export type DbOrTx = Db | Tx;
 export type DbHandle = { db: Db; sql: postgres.Sql; close: () => Promise<void> };
 
 const MIGRATIONS_DIR = fileURLToPath(new URL("../../drizzle", import.meta.url));

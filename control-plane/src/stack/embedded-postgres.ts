@@ -8,7 +8,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import postgres from "postgres";
 
-export type LocalPostgres = { url: string; dataDir: string; stop: () => Promise<void> };
+export type LocalPostgres = { url: string; dataDir: string; stop: () => Promise<void>; kill: () => void };
 
 const PASSWORD = "postgres";
 /** Where, as root, binaries and data go when the `postgres` user cannot reach the checkout. */
@@ -80,6 +80,8 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; d
       clearTimeout(forced);
       await log.close();
     },
+    // SIGQUIT = "immediate" shutdown: no checkpoint, crash recovery on the next start.
+    kill: () => void server.kill("SIGQUIT"),
   };
 }
 

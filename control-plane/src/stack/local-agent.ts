@@ -1,17 +1,17 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
 import { open, type FileHandle } from "node:fs/promises";
-import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 const AGENT_BIN = fileURLToPath(new URL("../../../agent/bin/probepilot-agent.mjs", import.meta.url));
 
-export type LocalAgent = { stop: () => Promise<void> };
+export type LocalAgent = { stop: () => Promise<void>; kill: () => void };
 
 /**
  * Runs the local `probepilot-agent` as a child process and restarts it with
- * backoff if it dies; its JSON logs go to `logFile`. `enrollToken` is only
- * needed until the agent has stored its identity under `dataDir`.
+ * backoff if it dies; its JSON logs go to `logFile`. It always gets an enrollment
+ * token (in its environment, not on the command line where `ps` shows it): the
+ * agent uses it only when it has no identity yet or its identity is refused
+ * (say, the stack was pointed at another database).
  */
 export async function startLocalAgent(opts: {
   natsUrl: string;
@@ -28,19 +28,32 @@ export async function startLocalAgent(opts: {
   let backoffMs = 1000;
   let restartTimer: NodeJS.Timeout | null = null;
 
+  const restartLater = (why: string) => {
+    if (stopping) return;
+    opts.onEvent(`local agent ${why}; restarting in ${backoffMs / 1000}s — see ${opts.logFile}`);
+    restartTimer = setTimeout(() => void launch(), backoffMs);
+    backoffMs = Math.min(backoffMs * 2, 30_000);
+  };
+
   const launch = async () => {
-    const identityExists = existsSync(path.join(opts.dataDir, "identity.json"));
-    const args = [AGENT_BIN, "--nats", opts.natsUrl, "--data-dir", opts.dataDir, "--http", opts.httpAddr, "--label", "env=local", "--log-level", opts.logLevel];
-    if (!identityExists) args.push("--enroll-token", await opts.enrollToken());
+    let token: string;
+    try {
+      token = await opts.enrollToken();
+    } catch (error) {
+      return restartLater(`could not get an enrollment token (${(error as Error).message})`);
+    }
+    if (stopping) return;
     const startedAt = Date.now();
-    child = spawn(process.execPath, args, { stdio: ["ignore", log.fd, log.fd] });
+    child = spawn(process.execPath, [AGENT_BIN, "--nats", opts.natsUrl, "--data-dir", opts.dataDir, "--http", opts.httpAddr, "--label", "env=local", "--log-level", opts.logLevel], {
+      stdio: ["ignore", log.fd, log.fd],
+      env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token },
+      // Own process group: Ctrl-C reaches only the stack, which stops the agent first.
+      detached: true,
+    });
     child.once("exit", (code, signal) => {
       child = null;
-      if (stopping) return;
       if (Date.now() - startedAt > 60_000) backoffMs = 1000;
-      opts.onEvent(`local agent exited (${signal ?? `code ${code}`}); restarting in ${backoffMs / 1000}s — see ${opts.logFile}`);
-      restartTimer = setTimeout(() => void launch(), backoffMs);
-      backoffMs = Math.min(backoffMs * 2, 30_000);
+      restartLater(`exited (${signal ?? `code ${code}`})`);
     });
   };
   await launch();
@@ -58,6 +71,10 @@ export async function startLocalAgent(opts: {
         clearTimeout(forced);
       }
       await log.close();
+    },
+    kill: () => {
+      stopping = true;
+      child?.kill("SIGKILL");
     },
   };
 }

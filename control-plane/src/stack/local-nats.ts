@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdir, open } from "node:fs/promises";
 import net from "node:net";
 
-export type LocalNats = { url: string; stop: () => Promise<void> };
+export type LocalNats = { url: string; stop: () => Promise<void>; kill: () => void };
 
 export class MissingNatsServerError extends Error {
   override readonly name = "MissingNatsServerError";
@@ -15,7 +15,8 @@ export class MissingNatsServerError extends Error {
 export async function startLocalNats(opts: { port: number; storeDir: string; logFile: string }): Promise<LocalNats> {
   await mkdir(opts.storeDir, { recursive: true });
   const logHandle = await open(opts.logFile, "a");
-  const child = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(opts.port), "-sd", opts.storeDir], { stdio: ["ignore", logHandle.fd, logHandle.fd] });
+  // Own process group: Ctrl-C reaches only the stack, which stops NATS after the control plane.
+  const child = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(opts.port), "-sd", opts.storeDir], { stdio: ["ignore", logHandle.fd, logHandle.fd], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   // Ready when the port accepts connections; failed if the process cannot start or exits first.
   let gaveUp = false;
@@ -38,6 +39,7 @@ export async function startLocalNats(opts: { port: number; storeDir: string; log
       await exited;
       await logHandle.close();
     },
+    kill: () => void child.kill("SIGKILL"),
   };
 }
 

@@ -1,13 +1,21 @@
 import path from "node:path";
 import { z } from "zod";
 import { describeZodError } from "@probepilot/shared";
+import { ControlPlaneEnvSchema } from "../env.ts";
 
-/** Configuration of `npm start` (the whole local stack). */
+const cp = ControlPlaneEnvSchema.shape;
+
+/**
+ * Configuration of `npm start` (the whole local stack). Variables it shares with
+ * the control plane keep the control plane's rules; `DATABASE_URL` and `NATS_URL`
+ * are optional here (unset → embedded Postgres, local nats-server).
+ */
 export const StackEnvSchema = z.object({
-  DATABASE_URL: z.string().url().optional(),
+  DATABASE_URL: cp.DATABASE_URL.optional(),
   NATS_URL: z.string().min(1).optional(),
-  PROBEPILOT_DATA_DIR: z.string().default(".probepilot"),
-  PROBEPILOT_PORT: z.coerce.number().int().min(1).max(65535).default(7070),
+  PROBEPILOT_DATA_DIR: cp.PROBEPILOT_DATA_DIR,
+  PROBEPILOT_PORT: cp.PROBEPILOT_PORT,
+  PROBEPILOT_LOG_LEVEL: cp.PROBEPILOT_LOG_LEVEL,
   /** Port of the embedded Postgres (only when DATABASE_URL is unset). */
   PROBEPILOT_PG_PORT: z.coerce.number().int().min(1).max(65535).default(7432),
   /** Port of the local nats-server (only when NATS_URL is unset). */
@@ -16,7 +24,6 @@ export const StackEnvSchema = z.object({
   PROBEPILOT_AGENT_HTTP: z.string().default("127.0.0.1:7071"),
   /** "off" to start the stack without the local agent. */
   PROBEPILOT_LOCAL_AGENT: z.enum(["on", "off"]).default("on"),
-  PROBEPILOT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error"]).default("info"),
 });
 export type StackEnv = z.infer<typeof StackEnvSchema> & { dataDir: string };
 

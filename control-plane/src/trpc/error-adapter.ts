@@ -14,28 +14,54 @@ const TRPC_CODES: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
   INTERNAL: "INTERNAL_SERVER_ERROR",
 };
 
-/** The single adapter from service-layer errors to tRPC errors. */
+/** What clients see for any error we did not mean to show them; the original is logged (`http/app.ts`). */
+export const INTERNAL_ERROR_MESSAGE = "internal error; see the control-plane log";
+
+/** Errors whose message is written for the caller. */
+function isOurs(error: unknown): error is ServiceError | SelectorSyntaxError | LabelError {
+  return error instanceof ServiceError || error instanceof SelectorSyntaxError || error instanceof LabelError;
+}
+
+/**
+ * The single adapter from thrown errors to tRPC errors. Only messages written
+ * for the caller get through: ServiceError (by its code), selector and label
+ * errors (400), and TRPCErrors raised on purpose with a code other than
+ * INTERNAL_SERVER_ERROR (a role check, input validation). Anything else (a
+ * driver error carrying SQL and parameters, a NATS timeout, a bug) becomes a
+ * 500 with {@link INTERNAL_ERROR_MESSAGE}, keeping the original as `cause` for the log.
+ */
 export function toTRPCError(error: unknown): TRPCError {
   if (error instanceof TRPCError) {
-    // tRPC wraps whatever a procedure throws; map the original when it is one of ours.
-    const cause = error.cause;
-    if (cause instanceof ServiceError || cause instanceof SelectorSyntaxError || cause instanceof LabelError) return toTRPCError(cause);
-    return error;
+    // tRPC wraps whatever a procedure throws in an INTERNAL_SERVER_ERROR whose message is the original's.
+    if (isOurs(error.cause)) return toTRPCError(error.cause);
+    if (error.code !== "INTERNAL_SERVER_ERROR") return error;
+    if (error.message === INTERNAL_ERROR_MESSAGE) return error;
+    return internalError(error.cause ?? error);
   }
   if (error instanceof ServiceError) return new TRPCError({ code: TRPC_CODES[error.code], message: error.message, cause: error });
   if (error instanceof SelectorSyntaxError || error instanceof LabelError) {
     return new TRPCError({ code: "BAD_REQUEST", message: error.message, cause: error });
   }
-  return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: "internal error; see the control-plane log", cause: error instanceof Error ? error : undefined });
+  return internalError(error);
+}
+
+function internalError(cause: unknown): TRPCError {
+  return new TRPCError({ code: "INTERNAL_SERVER_ERROR", message: INTERNAL_ERROR_MESSAGE, cause });
 }
 
 /**
- * Input validation failures get a one-line message naming each field
- * (`labels.Foo Bar: …`) and keep zod's issues machine-readable for the UI.
+ * Shapes every error response. Input validation failures get a one-line message
+ * naming each field (`labels.Foo Bar: …`) and keep zod's issues machine-readable
+ * for the UI. A 500 never shows its message unless a service wrote it: this is
+ * the backstop for errors raised outside the `mapErrors` middleware.
  */
 export const errorFormatter = ({ shape, error }: { shape: any; error: TRPCError }) => {
-  if (error.cause instanceof ZodError) {
-    return { ...shape, message: `invalid input: ${describeZodError(error.cause)}`, data: { ...shape.data, issues: error.cause.issues, stack: undefined } };
+  const data = { ...shape.data, stack: undefined };
+  if (error.code === "BAD_REQUEST" && error.cause instanceof ZodError) {
+    return { ...shape, message: `invalid input: ${describeZodError(error.cause)}`, data: { ...data, issues: error.cause.issues } };
   }
-  return { ...shape, data: { ...shape.data, stack: undefined } };
+  if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof ServiceError)) {
+    return { ...shape, message: INTERNAL_ERROR_MESSAGE, data };
+  }
+  return { ...shape, data };
 };

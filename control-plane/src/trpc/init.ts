@@ -19,21 +19,25 @@ const t = initTRPC.context<TrpcContext>().create({ errorFormatter });
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Maps every thrown ServiceError (and selector/label errors) to a TRPCError in one place. */
+/**
+ * Maps every error thrown further down (middlewares, input parsing, resolvers) to
+ * a TRPCError in one place: ServiceError and selector/label errors by their code,
+ * anything unexpected to a 500 that does not show its message (see `toTRPCError`).
+ */
 const mapErrors = t.middleware(async ({ next }) => {
   const result = await next();
   if (!result.ok) throw toTRPCError(result.error);
   return result;
 });
 
+/**
+ * Resolves the bearer token and checks the role. A failed authentication throws
+ * a ServiceError (UNAUTHORIZED, with what was wrong) that `mapErrors`, which runs
+ * first on every procedure, turns into a 401.
+ */
 const authenticated = (need: Role) =>
   t.middleware(async ({ ctx, next }) => {
-    let principal: Principal;
-    try {
-      principal = await authenticate(ctx.db, ctx.bearerToken);
-    } catch (error) {
-      throw toTRPCError(error);
-    }
+    const principal: Principal = await authenticate(ctx.db, ctx.bearerToken);
     if (!roleAtLeast(principal.role, need)) {
       throw new TRPCError({ code: "FORBIDDEN", message: `this call needs the "${need}" role; your token has "${principal.role}"` });
     }

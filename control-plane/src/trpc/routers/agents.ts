@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AgentStatusSchema, LabelChangesSchema, SelectorStringSchema } from "@probepilot/shared";
+import { AgentStatusSchema, LabelChangesSchema, SelectorStringSchema, idSchema } from "@probepilot/shared";
 import { router, protectedProcedure, operatorProcedure } from "../init.ts";
 import { listAgents } from "../../services/agents/list-agents.ts";
 import { getAgent } from "../../services/agents/get-agent.ts";
@@ -14,16 +14,17 @@ export const agentsRouter = router({
           selector: SelectorStringSchema.optional(),
           status: AgentStatusSchema.optional(),
           limit: z.number().int().min(1).max(1000).default(100),
-          cursor: z.string().optional(),
+          /** The last id of the previous page (its `nextCursor`). */
+          cursor: idSchema("agent").optional(),
         })
         .default({ limit: 100 }),
     )
     .query(({ ctx, input }) => listAgents(ctx.db, ctx.principal.tenantId, input)),
 
-  get: protectedProcedure.input(z.object({ id: z.string().min(1) })).query(({ ctx, input }) => getAgent(ctx.db, ctx.principal.tenantId, input.id)),
+  get: protectedProcedure.input(z.object({ id: idSchema("agent") })).query(({ ctx, input }) => getAgent(ctx.db, ctx.principal.tenantId, input.id)),
 
   /** Central labels: a value sets or overrides, `null` removes. They reach the agent through its config key. */
   setLabels: operatorProcedure
-    .input(z.object({ id: z.string().min(1), labels: LabelChangesSchema }))
+    .input(z.object({ id: idSchema("agent"), labels: LabelChangesSchema }))
     .mutation(({ ctx, input }) => setAgentLabels(ctx.db, ctx.agentConfig, ctx.principal, input)),
 });

@@ -1,13 +1,15 @@
 import { z } from "zod";
+import { idSchema } from "@probepilot/shared";
 import { router, adminProcedure } from "../init.ts";
+import { ExpiresInSecSchema, singleLineText } from "../input-schemas.ts";
 import { createEnrollmentToken } from "../../services/enroll-tokens/create-enrollment-token.ts";
 import { listEnrollmentTokens } from "../../services/enroll-tokens/list-enrollment-tokens.ts";
 import { revokeEnrollmentToken } from "../../services/enroll-tokens/revoke-enrollment-token.ts";
 
 export const enrollTokensRouter = router({
   create: adminProcedure
-    .input(z.object({ description: z.string().max(200).optional(), expiresInSec: z.number().int().positive().optional() }).default({}))
+    .input(z.object({ description: singleLineText({ max: 200 }).optional(), expiresInSec: ExpiresInSecSchema.optional() }).default({}))
     .mutation(({ ctx, input }) => createEnrollmentToken(ctx.db, ctx.principal, input)),
   list: adminProcedure.query(({ ctx }) => listEnrollmentTokens(ctx.db, ctx.principal.tenantId)),
-  revoke: adminProcedure.input(z.object({ id: z.string().min(1) })).mutation(({ ctx, input }) => revokeEnrollmentToken(ctx.db, ctx.principal, input.id)),
+  revoke: adminProcedure.input(z.object({ id: idSchema("enrollToken") })).mutation(({ ctx, input }) => revokeEnrollmentToken(ctx.db, ctx.principal, input.id)),
 });

@@ -1,0 +1,39 @@
+import { z } from "zod";
+
+// C0 and C1 controls and DEL (NUL breaks Postgres text; the others garble tables and logs).
+const CONTROL_CHARACTER = /\p{Cc}/u;
+
+/** `U+0007 at position 3` for the first control character in `text`, or null. */
+function firstControlCharacter(text: string): string | null {
+  const match = CONTROL_CHARACTER.exec(text);
+  if (!match) return null;
+  const code = match[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0");
+  return `U+${code} at position ${match.index}`;
+}
+
+/**
+ * A free-text field shown on one line (token names, descriptions): trimmed, then
+ * `min` to `max` characters and no control characters, with a message naming the first one found.
+ */
+export function singleLineText({ min = 0, max }: { min?: number; max: number }) {
+  return z
+    .string()
+    .trim()
+    .min(min, min === 1 ? "must not be empty" : `must be at least ${min} characters`)
+    .max(max, `must be at most ${max} characters`)
+    .superRefine((text, ctx) => {
+      const found = firstControlCharacter(text);
+      if (found) ctx.addIssue({ code: "custom", message: `must not contain control characters (found ${found}); use printable text on one line` });
+    });
+}
+
+/** Longest lifetime an expiring credential may be given: 10 years, far inside what a Date can hold. */
+export const MAX_EXPIRES_IN_SEC = 10 * 365 * 86_400;
+
+/** Seconds from now until a credential expires: a positive integer of at most 10 years. */
+export const ExpiresInSecSchema = z
+  .number()
+  .positive("must be a positive number of seconds")
+  .max(MAX_EXPIRES_IN_SEC, `must be at most ${MAX_EXPIRES_IN_SEC} seconds (10 years)`)
+  // Not `.int()`: it would also call 1e20 "not a whole number"; the max is the problem there.
+  .refine(Number.isInteger, "must be a whole number of seconds");
