@@ -20,6 +20,7 @@ export default defineConfig({
       {
         test: {
           name: "integration",
+          globalSetup: ["./scripts/test-global-setup.ts"],
           // Unit tests run first; projects with different worker limits need distinct groups.
           sequence: { groupOrder: 1 },
           include: ["{shared,control-plane,agent,web}/test/**/*.integration.test.ts"],
