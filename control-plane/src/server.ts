@@ -12,7 +12,7 @@ import { closeNats, connectNats } from "./nats/connect.ts";
 import { ensureJetStream, ensureTenantBuckets } from "./nats/jetstream-setup.ts";
 import { NatsAgentConfigStore } from "./nats/agent-config-store.ts";
 import { startEnrollResponder } from "./nats/enroll-responder.ts";
-import { StatusConsumer } from "./nats/status-consumer.ts";
+import { createStatusConsumer } from "./nats/status-consumer.ts";
 import { startOfflineSweeper } from "./workers/offline-sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
 
@@ -54,7 +54,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
 
   const agentConfig = new NatsAgentConfigStore(nc);
   const enrollSub = startEnrollResponder(nc, db.db, log.child({ component: "enroll" }), metrics);
-  const statusConsumer = new StatusConsumer(nc, db.db, log.child({ component: "status-consumer" }), metrics);
+  const statusConsumer = createStatusConsumer(nc, db.db, log.child({ component: "status-consumer" }), metrics);
   statusConsumer.start();
   const stopSweeper = startOfflineSweeper(db.db, log.child({ component: "offline-sweeper" }), metrics, {
     intervalMs: env.PROBEPILOT_SWEEP_INTERVAL_MS,

@@ -1,0 +1,178 @@
+import type { JetStreamClient, JsMsg, NatsConnection } from "nats";
+import type { Logger } from "../logger.ts";
+import { deadLetter } from "./dead-letter.ts";
+
+/** A message's decoded value, or why it is poison (reason class before the first colon). */
+export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type Item<T> = { msg: JsMsg; value: T };
+
+export type BatchConsumerOptions<T> = {
+  nc: NatsConnection;
+  stream: string;
+  /** Durable pull consumer shared by every process running this consumer. */
+  consumer: string;
+  /** Dead-letter subject family. */
+  source: "status" | "telemetry";
+  log: Logger;
+  /** Most messages written at once. */
+  batchSize: number;
+  /** How long the first message of a batch waits for company before the batch is written. */
+  lingerMs: number;
+  /** Called as messages arrive (so decoding overlaps the write in flight). */
+  decode: (msg: JsMsg) => Decoded<T>;
+  /** Write a batch; the messages are acked after it resolves. Throwing leaves them for redelivery. */
+  write: (items: Item<T>[]) => Promise<void>;
+  /**
+   * An error caused by the data, not the database (Postgres SQLSTATE class 22):
+   * the batch is retried one item at a time and only the refused ones are dead-lettered.
+   */
+  isDataError?: (err: unknown) => string | null;
+  /** Called once per stream (re)subscription, e.g. to read the stream's creation time. */
+  onSubscribe?: () => Promise<void>;
+  onDeadLetter: (reason: string) => void;
+  onWritten: (count: number, seconds: number) => void;
+};
+
+/**
+ * Drains a JetStream stream through a shared durable pull consumer, micro-batched:
+ * messages stream in continuously (`consume`), are decoded on arrival, and a batch
+ * is written when it is full or `lingerMs` after its first message — so a lone
+ * message lands within milliseconds and a flood is written in large batches.
+ * Poison is dead-lettered with its reason; the rest is written, then acked, so a
+ * crash before the ack means redelivery (writers must make that harmless).
+ */
+export class BatchConsumer<T> {
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private stopConsuming: (() => void) | null = null;
+  private wakeUp: (() => void) | null = null;
+  private buffer: Item<T>[] = [];
+  private lingerTimer: NodeJS.Timeout | null = null;
+  /** Batches are written one after another, in arrival order. */
+  private writing: Promise<void> = Promise.resolve();
+  private readonly js: JetStreamClient;
+
+  constructor(private readonly o: BatchConsumerOptions<T>) {
+    this.js = o.nc.jetstream();
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stop taking messages, then write and ack what was already received. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.stopConsuming?.();
+    this.wakeUp?.();
+    await this.loop;
+    await this.flush();
+  }
+
+  private async run(): Promise<void> {
+    let backoffMs = 250;
+    while (this.running) {
+      try {
+        await this.o.onSubscribe?.();
+        const consumer = await this.js.consumers.get(this.o.stream, this.o.consumer);
+        // About two batches in flight from the server: enough to fill the next while one is written.
+        const messages = await consumer.consume({ max_messages: this.o.batchSize * 2 });
+        this.stopConsuming = () => messages.stop();
+        if (!this.running) messages.stop();
+        for await (const msg of messages) {
+          const decoded = this.o.decode(msg);
+          if (!decoded.ok) {
+            await this.poison(msg, decoded.reason);
+            continue;
+          }
+          this.buffer.push({ msg, value: decoded.value });
+          if (this.buffer.length >= this.o.batchSize) await this.flush(); // backpressure: wait for the write
+          else this.lingerTimer ??= setTimeout(() => void this.flush(), this.o.lingerMs);
+          backoffMs = 250;
+        }
+      } catch (err) {
+        if (!this.running) break;
+        this.o.log.error({ err, retryInMs: backoffMs }, `${this.o.source} consumer failed; retrying`);
+        await this.pause(backoffMs);
+        backoffMs = Math.min(backoffMs * 2, 10_000);
+      }
+    }
+  }
+
+  /** Sleep between retries; `stop()` cuts it short. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.wakeUp = () => (clearTimeout(timer), resolve());
+    });
+  }
+
+  /** Queue a write of everything buffered so far; resolves when it (and any before it) is done. */
+  private flush(): Promise<void> {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    const batch = this.buffer;
+    this.buffer = [];
+    if (batch.length === 0) return this.writing;
+    this.writing = this.writing
+      .then(() => this.writeBatch(batch))
+      .catch((err) => {
+        // Not acked: the server redelivers these after the ack wait.
+        this.o.log.error({ err, messages: batch.length }, `${this.o.source} batch not written; it will be redelivered`);
+      });
+    return this.writing;
+  }
+
+  private async writeBatch(batch: Item<T>[]): Promise<void> {
+    const started = performance.now();
+    const written = await this.writeSplittingOnDataErrors(batch);
+    for (const item of written) item.msg.ack();
+    this.o.onWritten(written.length, (performance.now() - started) / 1000);
+  }
+
+  /**
+   * A message that decodes but that the database refuses (a NUL in a string, a
+   * number too big for its column) fails the whole batch, and would fail it again
+   * on every redelivery with the valid messages beside it. So on a data error the
+   * batch is retried one item at a time and only the refused ones are dead-lettered;
+   * any other error (database down) is thrown. Returns the items written.
+   */
+  private async writeSplittingOnDataErrors(batch: Item<T>[]): Promise<Item<T>[]> {
+    try {
+      await this.o.write(batch);
+      return batch;
+    } catch (err) {
+      if (!this.o.isDataError?.(err)) throw err;
+    }
+    const written: Item<T>[] = [];
+    for (const item of batch) {
+      try {
+        await this.o.write([item]);
+        written.push(item);
+      } catch (err) {
+        const why = this.o.isDataError?.(err);
+        if (!why) throw err;
+        await this.poison(item.msg, `db_rejected: ${why}`);
+      }
+    }
+    return written;
+  }
+
+  private async poison(msg: JsMsg, reason: string): Promise<void> {
+    this.o.log.warn({ subject: msg.subject, reason }, `${this.o.source} message dead-lettered`);
+    await deadLetter(this.js, this.o.source, msg, reason);
+    // Counted once it is on the dead-letter stream (a failed publish comes back and is retried).
+    this.o.onDeadLetter(reason);
+  }
+}
+
+/** Postgres SQLSTATE class 22 ("data exception"): the data is at fault, not the database. Returns the message, or null. */
+export function postgresDataError(err: unknown): string | null {
+  // drizzle wraps the driver's error in `cause`.
+  const inner = (err as { cause?: unknown })?.cause ?? err;
+  const code = (inner as { code?: unknown })?.code;
+  if (typeof code !== "string" || !code.startsWith("22")) return null;
+  return inner instanceof Error ? inner.message : String(inner);
+}
