@@ -16,6 +16,12 @@ export const ControlPlaneEnvSchema = z.object({
   PROBEPILOT_OFFLINE_AFTER_HEARTBEATS: z.coerce.number().positive().default(3),
   /** How often the offline sweeper runs. */
   PROBEPILOT_SWEEP_INTERVAL_MS: z.coerce.number().int().positive().default(2000),
+  /** Run the telemetry ingester inside the control plane ("off" when standalone ingesters do it). */
+  PROBEPILOT_INGEST: z.enum(["on", "off"]).default("on"),
+  /** Retention per tier, in days. */
+  PROBEPILOT_RETENTION_RAW_DAYS: z.coerce.number().positive().default(2),
+  PROBEPILOT_RETENTION_1M_DAYS: z.coerce.number().positive().default(30),
+  PROBEPILOT_RETENTION_1H_DAYS: z.coerce.number().positive().default(400),
   PROBEPILOT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 export type ControlPlaneEnv = z.infer<typeof ControlPlaneEnvSchema> & { dataDir: string };
@@ -27,4 +33,11 @@ export function parseControlPlaneEnv(source: Record<string, string | undefined>)
     throw new Error(`invalid control-plane configuration: ${describeZodError(result.error)}`);
   }
   return { ...result.data, dataDir: path.resolve(result.data.PROBEPILOT_DATA_DIR) };
+}
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** Retention per tier, in ms, from the `PROBEPILOT_RETENTION_*_DAYS` settings. */
+export function retentionOf(env: Pick<ControlPlaneEnv, "PROBEPILOT_RETENTION_RAW_DAYS" | "PROBEPILOT_RETENTION_1M_DAYS" | "PROBEPILOT_RETENTION_1H_DAYS">) {
+  return { rawMs: env.PROBEPILOT_RETENTION_RAW_DAYS * DAY_MS, rollup1mMs: env.PROBEPILOT_RETENTION_1M_DAYS * DAY_MS, rollup1hMs: env.PROBEPILOT_RETENTION_1H_DAYS * DAY_MS };
 }

@@ -2,7 +2,10 @@ import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
 import { sql } from "drizzle-orm";
-import type { ControlPlaneEnv } from "./env.ts";
+import { retentionOf, type ControlPlaneEnv } from "./env.ts";
+import { startPartitionManager } from "./workers/partition-manager.ts";
+import { createTelemetryIngester } from "./ingest/telemetry-ingester.ts";
+import { createIngestMetrics } from "./ingest/ingest-metrics.ts";
 import { connectDb, migrateDb, type DbHandle } from "./db/client.ts";
 import { tenants } from "./db/schema.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -56,6 +59,13 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
   const enrollSub = startEnrollResponder(nc, db.db, log.child({ component: "enroll" }), metrics);
   const statusConsumer = createStatusConsumer(nc, db.db, log.child({ component: "status-consumer" }), metrics);
   statusConsumer.start();
+  const retention = retentionOf(env);
+  const stopPartitions = startPartitionManager(db.sql, log.child({ component: "partitions" }), retention);
+  const ingester =
+    env.PROBEPILOT_INGEST === "on"
+      ? createTelemetryIngester({ nc, sql: db.sql, log: log.child({ component: "ingester" }), metrics: createIngestMetrics(metrics.registry, metrics.deadLetters), maxAgeMs: retention.rawMs })
+      : null;
+  ingester?.start();
   const stopSweeper = startOfflineSweeper(db.db, log.child({ component: "offline-sweeper" }), metrics, {
     intervalMs: env.PROBEPILOT_SWEEP_INTERVAL_MS,
     missedHeartbeats: env.PROBEPILOT_OFFLINE_AFTER_HEARTBEATS,
@@ -87,6 +97,8 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
       await new Promise<void>((resolve) => server.close(() => resolve()));
       enrollSub.unsubscribe();
       await statusConsumer.stop();
+      await ingester?.stop();
+      await stopPartitions();
       await stopSweeper();
       await closeNats(nc);
       await db.close();

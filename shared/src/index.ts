@@ -9,3 +9,4 @@ export * from "./policy.ts";
 export * from "./agent-messages.ts";
 export * from "./roles.ts";
 export * from "./describe-zod-error.ts";
+export * from "./telemetry-validate.ts";

@@ -24,6 +24,8 @@ export const TELEMETRY_SUBJECT_PREFIX = "pp.tm";
 export const telemetrySubject = (tenantId: string, agentId: string, probe: string) =>
   `${TELEMETRY_SUBJECT_PREFIX}.${tenantId}.${agentId}.${probe}`;
 export const TELEMETRY_SUBJECTS_ALL = `${TELEMETRY_SUBJECT_PREFIX}.>`;
+/** Durable pull consumer shared by every ingester. */
+export const TELEMETRY_CONSUMER = "pp-ingest";
 
 /** Dead letters: poison messages with the reason in the `Pp-Dead-Letter-Reason` header. */
 export const DEAD_LETTER_SUBJECT_PREFIX = "pp.dlq";

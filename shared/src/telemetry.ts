@@ -10,8 +10,8 @@ import { LabelsSchema } from "./labels.ts";
  */
 export const TELEMETRY_ENVELOPE_VERSION = 1 as const;
 
-/** Max encoded size of one batch; larger batches are rejected (and dead-lettered by the ingester). */
-export const MAX_TELEMETRY_BATCH_BYTES = 1024 * 1024;
+/** Max encoded size of one batch (below NATS's default 1 MiB payload limit); larger batches are dead-lettered by the ingester. */
+export const MAX_TELEMETRY_BATCH_BYTES = 512 * 1024;
 
 /** A point is `[unixMillis, value]`: tuples keep the JSON small. */
 export const PointSchema = z.tuple([z.number().int().nonnegative(), z.number().finite()]);

@@ -1,5 +1,5 @@
 import { sql } from "drizzle-orm";
-import { bigint, bigserial, index, integer, jsonb, pgEnum, pgTable, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
+import { bigint, bigserial, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
 import type { AgentCapabilities, Labels, ProbeStatus } from "@probepilot/shared";
 
 /**
@@ -122,3 +122,116 @@ export type AgentRow = typeof agents.$inferSelect;
 export type ApiTokenRow = typeof apiTokens.$inferSelect;
 export type EnrollmentTokenRow = typeof enrollmentTokens.$inferSelect;
 export type AuditRow = typeof auditLog.$inferSelect;
+
+/**
+ * One time series: a (tenant, agent, probe, metric, label set). Samples refer to
+ * it by id, so the hot sample rows stay three numbers wide; the tenant scope of a
+ * sample is its series'.
+ */
+export const series = pgTable(
+  "series",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    agentId: text("agent_id").notNull(),
+    probe: text("probe").notNull(),
+    metric: text("metric").notNull(),
+    kind: text("kind").notNull(),
+    unit: text("unit"),
+    labels: jsonb("labels").$type<Labels>().notNull(),
+    /** Canonical `k=v` list of the labels (sorted): part of the identity, cheap to compare. */
+    labelsKey: text("labels_key").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    uniqueIndex("series_identity_idx").on(t.tenantId, t.agentId, t.probe, t.metric, t.labelsKey),
+    index("series_tenant_metric_idx").on(t.tenantId, t.metric),
+  ],
+);
+
+/**
+ * Which telemetry batches are stored: written in the same transaction as their
+ * rows, so a redelivered or re-published batch is recognised and skipped
+ * (exactly-once effect). Pruned with the raw retention.
+ */
+export const ingestLedger = pgTable(
+  "ingest_ledger",
+  {
+    agentId: text("agent_id").notNull(),
+    probe: text("probe").notNull(),
+    seq: bigint("seq", { mode: "number" }).notNull(),
+    tenantId: text("tenant_id").notNull(),
+    samples: integer("samples").notNull(),
+    ingestedAt: timestamp("ingested_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.agentId, t.probe, t.seq] }), index("ingest_ledger_ingested_at_idx").on(t.ingestedAt)],
+);
+
+/** Discrete events (exec, exit, file open, OOM kill, …) with their typed attributes. */
+export const telemetryEvents = pgTable(
+  "telemetry_events",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    tenantId: text("tenant_id").notNull(),
+    agentId: text("agent_id").notNull(),
+    probe: text("probe").notNull(),
+    name: text("name").notNull(),
+    ts: bigint("ts", { mode: "number" }).notNull(),
+    attrs: jsonb("attrs").$type<Record<string, string | number | boolean | null>>().notNull(),
+  },
+  (t) => [index("telemetry_events_tenant_ts_idx").on(t.tenantId, t.ts), index("telemetry_events_tenant_name_ts_idx").on(t.tenantId, t.name, t.ts)],
+);
+
+/** Log2-bucketed histogram snapshots, per series. */
+export const histogramSnapshots = pgTable(
+  "histogram_snapshots",
+  {
+    seriesId: bigint("series_id", { mode: "number" }).notNull(),
+    ts: bigint("ts", { mode: "number" }).notNull(),
+    buckets: bigint("buckets", { mode: "number" }).array().notNull(),
+    sum: doublePrecision("sum").notNull(),
+    count: bigint("count", { mode: "number" }).notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.seriesId, t.ts] })],
+);
+
+/** CPU-profile folded stacks with their sample counts. */
+export const profileStacks = pgTable(
+  "profile_stacks",
+  {
+    tenantId: text("tenant_id").notNull(),
+    agentId: text("agent_id").notNull(),
+    ts: bigint("ts", { mode: "number" }).notNull(),
+    pid: integer("pid").notNull(),
+    comm: text("comm").notNull(),
+    stack: text("stack").notNull(),
+    count: integer("count").notNull(),
+  },
+  (t) => [index("profile_stacks_tenant_agent_ts_idx").on(t.tenantId, t.agentId, t.ts)],
+);
+
+/** Rollup tiers, maintained by the rollup worker from the raw samples. */
+const rollupColumns = {
+  seriesId: bigint("series_id", { mode: "number" }).notNull(),
+  /** Start of the bucket, Unix ms. */
+  bucket: bigint("bucket", { mode: "number" }).notNull(),
+  count: integer("count").notNull(),
+  sum: doublePrecision("sum").notNull(),
+  min: doublePrecision("min").notNull(),
+  max: doublePrecision("max").notNull(),
+  /** Value of the latest sample in the bucket (counters: for rate over buckets). */
+  last: doublePrecision("last").notNull(),
+};
+export const samples1m = pgTable("samples_1m", rollupColumns, (t) => [primaryKey({ columns: [t.seriesId, t.bucket] }), index("samples_1m_bucket_idx").on(t.bucket)]);
+export const samples1h = pgTable("samples_1h", rollupColumns, (t) => [primaryKey({ columns: [t.seriesId, t.bucket] }), index("samples_1h_bucket_idx").on(t.bucket)]);
+
+/** How far each rollup tier is complete (Unix ms), and minutes to recompute because late data arrived. */
+export const rollupState = pgTable("rollup_state", {
+  tier: text("tier").primaryKey(),
+  watermark: bigint("watermark", { mode: "number" }).notNull(),
+});
+export const rollupDirty = pgTable("rollup_dirty", {
+  bucket: bigint("bucket", { mode: "number" }).primaryKey(),
+});
+
+export type SeriesRow = typeof series.$inferSelect;

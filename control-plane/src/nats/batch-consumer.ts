@@ -5,6 +5,7 @@ import { deadLetter } from "./dead-letter.ts";
 /** A message's decoded value, or why it is poison (reason class before the first colon). */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 export type Item<T> = { msg: JsMsg; value: T };
+export type Rejected<T> = { item: Item<T>; reason: string };
 
 export type BatchConsumerOptions<T> = {
   nc: NatsConnection;
@@ -20,8 +21,12 @@ export type BatchConsumerOptions<T> = {
   lingerMs: number;
   /** Called as messages arrive (so decoding overlaps the write in flight). */
   decode: (msg: JsMsg) => Decoded<T>;
-  /** Write a batch; the messages are acked after it resolves. Throwing leaves them for redelivery. */
-  write: (items: Item<T>[]) => Promise<void>;
+  /**
+   * Write a batch; the messages are acked after it resolves. It may refuse some
+   * items (returned with the reason): those are dead-lettered. Throwing leaves the
+   * whole batch for redelivery.
+   */
+  write: (items: Item<T>[]) => Promise<Rejected<T>[] | void>;
   /**
    * An error caused by the data, not the database (Postgres SQLSTATE class 22):
    * the batch is retried one item at a time and only the refused ones are dead-lettered.
@@ -127,7 +132,8 @@ export class BatchConsumer<T> {
 
   private async writeBatch(batch: Item<T>[]): Promise<void> {
     const started = performance.now();
-    const written = await this.writeSplittingOnDataErrors(batch);
+    const { written, rejected } = await this.writeSplittingOnDataErrors(batch);
+    for (const r of rejected) await this.poison(r.item.msg, r.reason);
     for (const item of written) item.msg.ack();
     this.o.onWritten(written.length, (performance.now() - started) / 1000);
   }
@@ -137,27 +143,30 @@ export class BatchConsumer<T> {
    * number too big for its column) fails the whole batch, and would fail it again
    * on every redelivery with the valid messages beside it. So on a data error the
    * batch is retried one item at a time and only the refused ones are dead-lettered;
-   * any other error (database down) is thrown. Returns the items written.
+   * any other error (database down) is thrown.
    */
-  private async writeSplittingOnDataErrors(batch: Item<T>[]): Promise<Item<T>[]> {
+  private async writeSplittingOnDataErrors(batch: Item<T>[]): Promise<{ written: Item<T>[]; rejected: Rejected<T>[] }> {
     try {
-      await this.o.write(batch);
-      return batch;
+      const rejected = (await this.o.write(batch)) ?? [];
+      const refused = new Set(rejected.map((r) => r.item));
+      return { written: batch.filter((i) => !refused.has(i)), rejected };
     } catch (err) {
       if (!this.o.isDataError?.(err)) throw err;
     }
     const written: Item<T>[] = [];
+    const rejected: Rejected<T>[] = [];
     for (const item of batch) {
       try {
-        await this.o.write([item]);
-        written.push(item);
+        const refused = (await this.o.write([item])) ?? [];
+        if (refused.length > 0) rejected.push(...refused);
+        else written.push(item);
       } catch (err) {
         const why = this.o.isDataError?.(err);
         if (!why) throw err;
-        await this.poison(item.msg, `db_rejected: ${why}`);
+        rejected.push({ item, reason: `db_rejected: ${why}` });
       }
     }
-    return written;
+    return { written, rejected };
   }
 
   private async poison(msg: JsMsg, reason: string): Promise<void> {

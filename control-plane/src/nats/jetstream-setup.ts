@@ -5,6 +5,7 @@ import {
   STATUS_CONSUMER,
   STATUS_STREAM,
   STATUS_SUBJECTS_ALL,
+  TELEMETRY_CONSUMER,
   TELEMETRY_STREAM,
   TELEMETRY_SUBJECTS_ALL,
   agentConfigBucket,
@@ -21,7 +22,7 @@ const STREAMS: Partial<StreamConfig>[] = [
   { name: DEAD_LETTER_STREAM, subjects: [`${DEAD_LETTER_SUBJECT_PREFIX}.>`], retention: RetentionPolicy.Limits, max_age: nanos(7 * DAY_MS), max_msgs: 100_000, storage: StorageType.File },
 ];
 
-/** Create or update the streams and the status consumer. Idempotent; safe with several control planes. */
+/** Create or update the streams and the status and ingest consumers. Idempotent; safe with several control planes. */
 export async function ensureJetStream(nc: NatsConnection): Promise<JetStreamManager> {
   const jsm = await nc.jetstreamManager();
   for (const config of STREAMS) {
@@ -33,6 +34,12 @@ export async function ensureJetStream(nc: NatsConnection): Promise<JetStreamMana
     if (exists) await jsm.streams.update(name, config);
     else await jsm.streams.add(config);
   }
+  await jsm.consumers.add(TELEMETRY_STREAM, {
+    durable_name: TELEMETRY_CONSUMER,
+    ack_policy: AckPolicy.Explicit,
+    ack_wait: nanos(60_000),
+    max_ack_pending: 50_000,
+  });
   await jsm.consumers.add(STATUS_STREAM, {
     durable_name: STATUS_CONSUMER,
     ack_policy: AckPolicy.Explicit,
