@@ -4,6 +4,7 @@ import type { NatsConnection } from "nats";
 import { sql } from "drizzle-orm";
 import { retentionOf, type ControlPlaneEnv } from "./env.ts";
 import { startPartitionManager } from "./workers/partition-manager.ts";
+import { startRollupWorker } from "./workers/rollup-worker.ts";
 import { createTelemetryIngester } from "./ingest/telemetry-ingester.ts";
 import { createIngestMetrics } from "./ingest/ingest-metrics.ts";
 import { connectDb, migrateDb, type DbHandle } from "./db/client.ts";
@@ -66,6 +67,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
       ? createTelemetryIngester({ nc, sql: db.sql, log: log.child({ component: "ingester" }), metrics: createIngestMetrics(metrics.registry, metrics.deadLetters), maxAgeMs: retention.rawMs })
       : null;
   ingester?.start();
+  const stopRollups = startRollupWorker(db.sql, log.child({ component: "rollups" }));
   const stopSweeper = startOfflineSweeper(db.db, log.child({ component: "offline-sweeper" }), metrics, {
     intervalMs: env.PROBEPILOT_SWEEP_INTERVAL_MS,
     missedHeartbeats: env.PROBEPILOT_OFFLINE_AFTER_HEARTBEATS,
@@ -98,6 +100,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
       enrollSub.unsubscribe();
       await statusConsumer.stop();
       await ingester?.stop();
+      await stopRollups();
       await stopPartitions();
       await stopSweeper();
       await closeNats(nc);

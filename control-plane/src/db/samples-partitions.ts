@@ -11,13 +11,16 @@ export const dayStart = (ts: number) => ts - (((ts % DAY_MS) + DAY_MS) % DAY_MS)
 
 /**
  * Create the daily partitions of `samples` covering [fromMs, toMs] if missing.
- * Idempotent and safe to race: `CREATE TABLE IF NOT EXISTS … PARTITION OF`.
+ * Idempotent and safe to race (a concurrent creator's table counts as created).
  */
 export async function ensureSamplePartitions(sql: postgres.Sql, fromMs: number, toMs: number): Promise<string[]> {
   const created: string[] = [];
   for (let day = dayStart(fromMs); day <= toMs; day += DAY_MS) {
     const name = partitionName(day);
-    await sql.unsafe(`create table if not exists "${name}" partition of samples for values from (${day}) to (${day + DAY_MS})`);
+    await sql.unsafe(`create table if not exists "${name}" partition of samples for values from (${day}) to (${day + DAY_MS})`).catch((error: { code?: string }) => {
+      // Two creators racing: "if not exists" does not serialize them; the loser sees the winner's table.
+      if (error.code !== "42P07" && error.code !== "23505") throw error;
+    });
     created.push(name);
   }
   return created;

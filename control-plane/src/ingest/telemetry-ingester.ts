@@ -12,6 +12,7 @@ import type { Logger } from "../logger.ts";
 import { BatchConsumer, postgresDataError, type Decoded, type Item, type Rejected } from "../nats/batch-consumer.ts";
 import { DAY_MS, dayStart, ensureSamplePartitions } from "../db/samples-partitions.ts";
 import { SeriesRegistry } from "./series-registry.ts";
+import { MINUTE_MS, ROLLUP_LAG_MS } from "../workers/rollup-worker.ts";
 import type { IngestMetrics } from "./ingest-metrics.ts";
 
 export type IngesterOptions = {
@@ -106,6 +107,12 @@ export function createTelemetryIngester(o: IngesterOptions) {
       let seriesIndex = 0;
       const histogramRows: { seriesId: number; ts: number; buckets: number[]; sum: number; count: number }[] = [];
       let histogramIndex = 0;
+      // Points this old may land in minutes the rollup worker has already rolled up:
+      // mark those minutes for recomputation (see rollup-worker.ts). Half the worker's
+      // lag as margin covers an ingest transaction that started before a pass and
+      // commits after it.
+      const lateBefore = Date.now() - ROLLUP_LAG_MS / 2;
+      const lateMinutes = new Set<number>();
       const events: TelemetryBatch["events"][number][] = [];
       const eventOwners: TelemetryBatch[] = [];
       const profiles: { b: TelemetryBatch; p: TelemetryBatch["profiles"][number] }[] = [];
@@ -123,6 +130,7 @@ export function createTelemetryIngester(o: IngesterOptions) {
           if (fresh) histogramRows.push({ seriesId: id, ts: h.at, buckets: h.buckets, sum: h.sum, count: h.count });
         }
         if (!fresh) continue;
+        for (const s of b.series) for (const [ts] of s.points) if (ts < lateBefore) lateMinutes.add(ts - (ts % MINUTE_MS));
         for (const e of b.events) (events.push(e), eventOwners.push(b));
         for (const p of b.profiles) profiles.push({ b, p });
       }
@@ -133,6 +141,9 @@ export function createTelemetryIngester(o: IngesterOptions) {
           copy.once("finish", resolve);
           copy.end(text);
         });
+      }
+      if (lateMinutes.size > 0) {
+        await tx`insert into rollup_dirty (bucket) select unnest(${[...lateMinutes]}::bigint[]) on conflict do nothing`;
       }
       if (histogramRows.length > 0) {
         await tx`
