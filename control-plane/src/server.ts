@@ -1,7 +1,6 @@
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
-import { sql } from "drizzle-orm";
 import { retentionOf, type ControlPlaneEnv } from "./env.ts";
 import { startPartitionManager } from "./workers/partition-manager.ts";
 import { startRollupWorker } from "./workers/rollup-worker.ts";
@@ -19,6 +18,7 @@ import { startEnrollResponder } from "./nats/enroll-responder.ts";
 import { createStatusConsumer } from "./nats/status-consumer.ts";
 import { startOfflineSweeper } from "./workers/offline-sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
+import { dependencyHealth } from "./http/dependency-health.ts";
 
 export type ControlPlane = {
   url: string;
@@ -78,14 +78,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     log,
     metrics,
     agentConfig,
-    health: async () => {
-      const dbOk = await db.db.execute(sql`select 1`).then(
-        () => ({ ok: true }),
-        (e: Error) => ({ ok: false, detail: e.message }),
-      );
-      const natsOk = nc.isClosed() ? { ok: false, detail: "connection closed" } : { ok: true };
-      return { ok: dbOk.ok && natsOk.ok, checks: { postgres: dbOk, nats: natsOk } };
-    },
+    health: dependencyHealth(db.db, nc),
   });
   const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST);
   const port = (server.address() as AddressInfo).port;

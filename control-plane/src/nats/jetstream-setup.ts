@@ -1,4 +1,4 @@
-import { AckPolicy, DiscardPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type NatsConnection, type StreamConfig } from "nats";
+import { AckPolicy, DiscardPolicy, type ConsumerConfig, RetentionPolicy, StorageType, nanos, type JetStreamManager, type NatsConnection, type StreamConfig } from "nats";
 import {
   DEAD_LETTER_STREAM,
   DEAD_LETTER_SUBJECT_PREFIX,
@@ -34,19 +34,33 @@ export async function ensureJetStream(nc: NatsConnection): Promise<JetStreamMana
     if (exists) await jsm.streams.update(name, config);
     else await jsm.streams.add(config);
   }
-  await jsm.consumers.add(TELEMETRY_STREAM, {
+  await ensureConsumer(jsm, TELEMETRY_STREAM, {
     durable_name: TELEMETRY_CONSUMER,
     ack_policy: AckPolicy.Explicit,
-    ack_wait: nanos(60_000),
+    // A batch unacked this long (its ingester died) goes to another ingester.
+    ack_wait: nanos(30_000),
     max_ack_pending: 50_000,
   });
-  await jsm.consumers.add(STATUS_STREAM, {
+  await ensureConsumer(jsm, STATUS_STREAM, {
     durable_name: STATUS_CONSUMER,
     ack_policy: AckPolicy.Explicit,
     ack_wait: nanos(30_000),
     max_ack_pending: 20_000,
   });
   return jsm;
+}
+
+/** Create a durable consumer, or bring an existing one's settings up to date (an upgrade may change them). */
+async function ensureConsumer(jsm: JetStreamManager, stream: string, config: Partial<ConsumerConfig> & { durable_name: string }): Promise<void> {
+  const exists = await jsm.consumers.info(stream, config.durable_name).then(
+    () => true,
+    () => false,
+  );
+  if (!exists) await jsm.consumers.add(stream, config);
+  else {
+    const { durable_name: _name, ack_policy: _policy, ...updatable } = config;
+    await jsm.consumers.update(stream, config.durable_name, updatable);
+  }
 }
 
 /** Create a tenant's KV buckets (policies, agent config) if they are missing. */

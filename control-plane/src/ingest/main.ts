@@ -1,0 +1,58 @@
+import { Hono } from "hono";
+import { serve } from "@hono/node-server";
+import { Counter, Registry, collectDefaultMetrics } from "prom-client";
+import { retentionOf } from "../env.ts";
+import { connectDb, migrateDb } from "../db/client.ts";
+import { createLogger } from "../logger.ts";
+import { closeNats, connectNats } from "../nats/connect.ts";
+import { ensureJetStream } from "../nats/jetstream-setup.ts";
+import { opsRoutes } from "../http/ops-routes.ts";
+import { dependencyHealth } from "../http/dependency-health.ts";
+import { parseIngesterEnv } from "./ingester-env.ts";
+import { createIngestMetrics } from "./ingest-metrics.ts";
+import { createTelemetryIngester } from "./telemetry-ingester.ts";
+
+/**
+ * `probepilot-ingester`: the telemetry ingester as its own process, to scale
+ * ingest beyond the control plane. Any number can run: they share the durable
+ * consumer, and the ledger makes a redelivered batch harmless. Run the control
+ * planes with PROBEPILOT_INGEST=off when standalone ingesters do the work.
+ */
+async function main(): Promise<void> {
+  const env = parseIngesterEnv(process.env);
+  const log = createLogger(env.PROBEPILOT_LOG_LEVEL, { service: "ingester" });
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: "probepilot_ingester_" });
+  const deadLetters = new Counter({ name: "probepilot_dead_letters_total", help: "Messages sent to the dead-letter subject, by source and reason class", labelNames: ["source", "reason"] as const, registers: [registry] });
+
+  const db = connectDb(env.DATABASE_URL);
+  await migrateDb(db);
+  const nc = await connectNats(env.NATS_URL, "probepilot-ingester", log);
+  await ensureJetStream(nc);
+  const ingester = createTelemetryIngester({ nc, sql: db.sql, log, metrics: createIngestMetrics(registry, deadLetters), maxAgeMs: retentionOf(env).rawMs });
+  ingester.start();
+
+  const app = new Hono().route("/", opsRoutes(dependencyHealth(db.db, nc), registry));
+  const [hostname, port] = [env.PROBEPILOT_INGESTER_HTTP.slice(0, env.PROBEPILOT_INGESTER_HTTP.lastIndexOf(":")), Number(env.PROBEPILOT_INGESTER_HTTP.split(":").pop())];
+  const server = serve({ fetch: app.fetch, hostname, port });
+  log.info({ http: env.PROBEPILOT_INGESTER_HTTP }, "ingester running");
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "stopping: finishing the batch in flight");
+    server.close();
+    await ingester.stop();
+    await closeNats(nc);
+    await db.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`probepilot-ingester could not start: ${error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
