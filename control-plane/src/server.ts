@@ -19,6 +19,7 @@ import { createStatusConsumer } from "./nats/status-consumer.ts";
 import { startOfflineSweeper } from "./workers/offline-sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
 import { dependencyHealth } from "./http/dependency-health.ts";
+import { TelemetryTap } from "./services/telemetry/live/telemetry-tap.ts";
 
 export type ControlPlane = {
   url: string;
@@ -78,6 +79,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     log,
     metrics,
     agentConfig,
+    tap: new TelemetryTap(nc),
     health: dependencyHealth(db.db, nc),
   });
   const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST);

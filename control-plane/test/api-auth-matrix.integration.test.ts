@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { TRPCClientError, createTRPCUntypedClient, httpLink } from "@trpc/client";
+import { TRPCClientError, createTRPCUntypedClient, httpLink, httpSubscriptionLink } from "@trpc/client";
+import { EventSource } from "eventsource";
 import { ROLES, newId, roleAtLeast, type Role } from "@probepilot/shared";
 import { appRouter, type AppRouter } from "../src/trpc/app-router.ts";
 import { trpcError } from "./support/trpc-error.ts";
@@ -22,6 +23,9 @@ const PROCEDURES: Record<string, { minRole: Role; input?: unknown }> = {
   "enrollTokens.list": { minRole: "admin" },
   "enrollTokens.revoke": { minRole: "admin", input: { id: newId("enrollToken") } },
   "system.whoami": { minRole: "viewer" },
+  "telemetry.range": { minRole: "viewer", input: { metric: "host_load1", from: 0, to: 60_000, stepMs: 10_000, agg: "avg" } },
+  "telemetry.metrics": { minRole: "viewer" },
+  "telemetry.live": { minRole: "viewer", input: { metric: "host_load1", stepMs: 1000, agg: "avg", windowMs: 60_000 } },
 };
 
 type Caller = Role | "anonymous";
@@ -48,12 +52,32 @@ async function call(path: string, type: string, caller: Caller, input: unknown):
   try {
     if (type === "query") await client.query(path, input);
     else if (type === "mutation") await client.mutation(path, input);
+    else if (type === "subscription") await firstEvent(path, token, input);
     else throw new Error(`${path} is a ${type}: teach this test to call it`);
     return { status: 200, message: "" };
   } catch (e) {
     if (!(e instanceof TRPCClientError)) throw e;
     return { status: (e.data as { httpStatus?: number } | undefined)?.httpStatus ?? 0, message: e.message };
   }
+}
+
+/** Open a subscription over SSE (as a client would), resolve on its first event, reject with its error. */
+function firstEvent(path: string, token: string | undefined, input: unknown): Promise<void> {
+  const client = createTRPCUntypedClient<AppRouter>({
+    links: [
+      httpSubscriptionLink({
+        url: `${h.cp.url}/trpc`,
+        EventSource,
+        eventSourceOptions: () => ({ fetch: (u, init) => fetch(u, { ...init, headers: { ...init?.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) } }) }),
+      }),
+    ],
+  });
+  return new Promise((resolve, reject) => {
+    const sub = client.subscription(path, input, {
+      onData: () => (sub.unsubscribe(), resolve()),
+      onError: (err) => (sub.unsubscribe(), reject(err)),
+    });
+  });
 }
 
 // Typed as the nested router record, but at run time a flat map of "a.b" paths to procedures.
@@ -91,7 +115,7 @@ describe("every procedure checks the token and the role", () => {
     for (const { path, type } of procedures) {
       if (type === "mutation") expect(PROCEDURES[path]!.minRole, path).not.toBe("viewer");
     }
-    expect(procedures.filter((p) => PROCEDURES[p.path]!.minRole === "viewer").map((p) => p.path).sort()).toEqual(["agents.get", "agents.list", "system.whoami"]);
+    expect(procedures.filter((p) => PROCEDURES[p.path]!.minRole === "viewer").map((p) => p.path).sort()).toEqual(["agents.get", "agents.list", "system.whoami", "telemetry.live", "telemetry.metrics", "telemetry.range"]);
   });
 });
 

@@ -6,6 +6,7 @@ import { UsageError, type CommandContext } from "./command.ts";
 import { agentsGet, agentsLabel, agentsList } from "./commands/agents.ts";
 import { enrollTokensCreate, enrollTokensList, enrollTokensRevoke, tokensCreate, tokensList, tokensRevoke } from "./commands/tokens.ts";
 import { login, whoami } from "./commands/session.ts";
+import { metrics, query } from "./commands/query.ts";
 
 export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json] <command>
 
@@ -18,8 +19,16 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
   tokens list | tokens revoke ID
   enroll-tokens create [--description D] [--expires-in 24h]
   enroll-tokens list | enroll-tokens revoke ID
+  query METRIC [--selector S] [--series-selector S] [--since 5m] [--until now]
+        [--step 10s] [--agg avg|min|max|sum|count|rate] [--by label,label]
+                                           a metric over time, per group of --by labels
+  metrics [--selector S] [--prefix P]      the stored metrics, their label keys and series
 
   --json   print JSON for tools instead of tables
+  query: --selector matches agent labels, --series-selector the series' own labels;
+  --since/--until take a duration ago (15m), an ISO time or Unix ms; the step
+  defaults to a round value giving about 100 points; --by keys are series labels,
+  else agent labels.
   The URL and token come from --url/--token, then PROBEPILOT_URL/PROBEPILOT_TOKEN,
   then the saved login; the URL defaults to http://127.0.0.1:7070.
 `;
@@ -37,6 +46,8 @@ const COMMANDS: Record<string, Command> = {
   "enroll-tokens create": enrollTokensCreate,
   "enroll-tokens list": enrollTokensList,
   "enroll-tokens revoke": enrollTokensRevoke,
+  query,
+  metrics,
 };
 
 export type CliIo = { stdout: (s: string) => void; stderr: (s: string) => void; env: Record<string, string | undefined> };
@@ -62,6 +73,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         name: { type: "string" },
         description: { type: "string" },
         "expires-in": { type: "string" },
+        "series-selector": { type: "string" },
+        since: { type: "string" },
+        until: { type: "string" },
+        step: { type: "string" },
+        agg: { type: "string" },
+        by: { type: "string" },
+        prefix: { type: "string" },
       },
     });
   } catch (error) {

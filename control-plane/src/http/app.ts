@@ -5,10 +5,13 @@ import type { Logger } from "../logger.ts";
 import type { ControlPlaneMetrics } from "../metrics.ts";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
 import { appRouter } from "../trpc/app-router.ts";
+import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
 import { opsRoutes, type HealthCheck } from "./ops-routes.ts";
 import { PLACEHOLDER_PAGE } from "@probepilot/web";
 
-export type HttpDeps = { db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; health: HealthCheck };
+export type HttpDeps = { db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; tap: TelemetryTap; health: HealthCheck };
+
+const stringParam = (v: unknown) => (typeof v === "string" && v ? v : undefined);
 
 /** `Authorization: Bearer <token>` → token, or undefined. */
 export function bearerToken(header: string | undefined): string | undefined {
@@ -35,7 +38,14 @@ export function createHttpApp(deps: HttpDeps): Hono {
     trpcServer({
       router: appRouter,
       endpoint: "/trpc",
-      createContext: (_opts, c) => ({ db: deps.db, log: deps.log, agentConfig: deps.agentConfig, bearerToken: bearerToken(c.req.header("authorization")) }),
+      createContext: (opts, c) => ({
+        db: deps.db,
+        log: deps.log,
+        agentConfig: deps.agentConfig,
+        tap: deps.tap,
+        // Browsers' EventSource cannot send headers: subscriptions may pass the token as a connection parameter.
+        bearerToken: bearerToken(c.req.header("authorization")) ?? stringParam(opts.info.connectionParams?.token),
+      }),
       onError: ({ error, path }) => {
         if (error.code === "INTERNAL_SERVER_ERROR") deps.log.error({ err: error.cause ?? error, path }, "tRPC procedure failed");
       },

@@ -5,16 +5,24 @@ import type { Logger } from "../logger.ts";
 import { authenticate, type Principal } from "../services/auth/authenticate.ts";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
 import { toTRPCError, errorFormatter } from "./error-adapter.ts";
+import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
 
 /** What every request can reach. Built per request from the bearer token. */
 export type TrpcContext = {
   db: Db;
   log: Logger;
   agentConfig: AgentConfigPublisher;
+  /** Live telemetry from core NATS, shared by every subscription of a tenant. */
+  tap: TelemetryTap;
   bearerToken: string | undefined;
 };
 
-const t = initTRPC.context<TrpcContext>().create({ errorFormatter });
+const t = initTRPC.context<TrpcContext>().create({
+  errorFormatter,
+  // Subscriptions run over SSE: pings keep proxies from closing idle streams, and a
+  // client that hears nothing for 15 s reconnects (resuming from its last event id).
+  sse: { ping: { enabled: true, intervalMs: 5000 }, client: { reconnectAfterInactivityMs: 15_000 } },
+});
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;

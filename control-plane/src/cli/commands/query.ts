@@ -1,0 +1,148 @@
+import type { CommandContext } from "../command.ts";
+import { UsageError } from "../command.ts";
+import { parseDurationSec } from "../duration.ts";
+import { formatLabels, renderTable } from "../table.ts";
+
+const AGGS = ["avg", "min", "max", "sum", "count", "rate"] as const;
+type Agg = (typeof AGGS)[number];
+
+/** Steps the automatic choice picks from: round numbers that the rollup tiers can serve. */
+const NICE_STEPS_SEC = [1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400];
+/** The automatic step aims at about this many points: enough for a trend, few enough to read. */
+const TARGET_POINTS = 100;
+/** Rows of the time/value table shown per series (the newest); `--json` has them all. */
+const TABLE_ROWS = 10;
+const SPARK = "▁▂▃▄▅▆▇█";
+const SPARK_WIDTH = 60;
+
+/**
+ * `query METRIC [--selector S] [--series-selector S] [--since 5m] [--until now]
+ * [--step 10s] [--agg avg] [--by k,k] [--json]`: a range query, one block per
+ * series (group) with a summary, a sparkline and the newest points.
+ */
+export async function query(ctx: CommandContext): Promise<void> {
+  const metric = ctx.requireArg(0, "metric name (`probepilot metrics` lists them)");
+  const now = Date.now();
+  const to = parseTime(ctx.flags.until ?? "now", "--until", now);
+  const from = parseTime(ctx.flags.since ?? "5m", "--since", now);
+  if (to <= from) throw new UsageError(`--since (${iso(from)}) must be before --until (${iso(to)})`);
+  const stepMs = ctx.flags.step ? parseDurationSec(ctx.flags.step, "--step") * 1000 : autoStepMs(to - from);
+  const agg = (ctx.flags.agg ?? "avg") as Agg;
+  if (!AGGS.includes(agg)) throw new UsageError(`--agg must be one of ${AGGS.join(", ")} (got "${ctx.flags.agg}")`);
+  const by = ctx.flags.by ? ctx.flags.by.split(",").map((k) => k.trim()).filter((k) => k !== "") : [];
+
+  const result = await ctx.api.telemetry.range.query({
+    metric,
+    agentSelector: ctx.flags.selector,
+    seriesSelector: ctx.flags["series-selector"],
+    from,
+    to,
+    stepMs,
+    agg,
+    by,
+  });
+  if (ctx.json) return ctx.print(result);
+
+  const header = [
+    `${metric} ${agg}${by.length ? ` by ${by.join(",")}` : ""}`,
+    `step ${formatStep(stepMs)}`,
+    `tier ${result.tier}${result.tier !== "raw" && result.rawFrom < to ? ` (raw from ${iso(result.rawFrom)})` : ""}`,
+    `${iso(from)} → ${iso(to)}`,
+  ].join(" · ");
+  if (result.series.length === 0) {
+    const filters = [ctx.flags.selector && `agents "${ctx.flags.selector}"`, ctx.flags["series-selector"] && `series "${ctx.flags["series-selector"]}"`].filter(Boolean);
+    return ctx.out(`${header}\n\nno data${filters.length ? ` for ${filters.join(" and ")}` : ""} in this range; \`probepilot metrics\` lists the stored metrics`);
+  }
+  const blocks = result.series.map((s) => renderSeries(s.labels, s.points, stepMs));
+  ctx.out(`${header} · ${result.series.length} series\n\n${blocks.join("\n\n")}`);
+}
+
+/** `metrics [--selector S] [--prefix P]`: the metric catalog. */
+export async function metrics(ctx: CommandContext): Promise<void> {
+  const list = await ctx.api.telemetry.metrics.query({ agentSelector: ctx.flags.selector, prefix: ctx.flags.prefix });
+  if (ctx.json) return ctx.print(list);
+  if (list.length === 0) {
+    return ctx.out(ctx.flags.selector || ctx.flags.prefix ? "no metrics match" : "no metrics stored yet: agents publish them once a probe runs (npm start runs a local agent with the host probe)");
+  }
+  ctx.out(
+    renderTable(
+      ["METRIC", "KIND", "UNIT", "SERIES", "AGENTS", "LABEL KEYS"],
+      list.map((m) => [m.metric, m.kind, m.unit ?? "-", String(m.series), String(m.agents), m.labelKeys.join(",") || "-"]),
+    ),
+  );
+  ctx.out(`\n${list.length} metric(s); query one with \`probepilot query METRIC --since 15m\``);
+}
+
+/** One group: its labels, min/avg/max/last of its points, a sparkline, and the newest points. */
+function renderSeries(labels: Record<string, string>, points: [number, number | null][], stepMs: number): string {
+  const values = points.map(([, v]) => v).filter((v): v is number => v !== null);
+  const name = formatLabels(labels) || "(all matching series)";
+  if (values.length === 0) return `${name}\n  no points`;
+  const avg = values.reduce((a, b) => a + b, 0) / values.length;
+  const summary = `points ${values.length}/${points.length}  min ${num(Math.min(...values))}  avg ${num(avg)}  max ${num(Math.max(...values))}  last ${num(values[values.length - 1]!)}`;
+  const shown = points.slice(-TABLE_ROWS);
+  const table = renderTable(
+    ["TIME", "VALUE"],
+    shown.map(([ts, v]) => [iso(ts, stepMs), v === null ? "-" : num(v)]),
+  );
+  const earlier = points.length - shown.length;
+  const lines = [name, `  ${summary}`, `  ${sparkline(points.map(([, v]) => v))}`, ...table.split("\n").map((l) => `  ${l}`)];
+  if (earlier > 0) lines.push(`  (${earlier} earlier point(s); --json prints them all)`);
+  return lines.join("\n");
+}
+
+/** Values as block characters scaled between their min and max (a gap is a space), at most {@link SPARK_WIDTH} wide. */
+export function sparkline(values: (number | null)[]): string {
+  const width = Math.min(values.length, SPARK_WIDTH);
+  // Wider than the terminal budget: average the values falling in each column.
+  const columns: (number | null)[] = [];
+  for (let c = 0; c < width; c++) {
+    const slice = values.slice(Math.floor((c * values.length) / width), Math.floor(((c + 1) * values.length) / width)).filter((v): v is number => v !== null);
+    columns.push(slice.length ? slice.reduce((a, b) => a + b, 0) / slice.length : null);
+  }
+  const present = columns.filter((v): v is number => v !== null);
+  const lo = Math.min(...present);
+  const hi = Math.max(...present);
+  return columns
+    .map((v) => (v === null ? " " : SPARK[hi === lo ? 3 : Math.round(((v - lo) / (hi - lo)) * (SPARK.length - 1))]))
+    .join("");
+}
+
+/**
+ * A CLI time: `now`, a duration meaning that long ago (`15m`, `2h`), an ISO 8601
+ * time (`2025-01-31T12:00:00Z`) or Unix milliseconds.
+ */
+export function parseTime(text: string, flag: string, now: number): number {
+  const t = text.trim();
+  if (t === "now") return now;
+  if (/^\d{12,}$/.test(t)) return Number(t);
+  if (/^\d+(\.\d+)?[smhdw]?$/.test(t)) return now - parseDurationSec(t, flag) * 1000;
+  const parsed = /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : NaN;
+  if (Number.isNaN(parsed)) throw new UsageError(`${flag} "${text}": expected now, a duration ago (15m, 24h), an ISO time (2025-01-31T12:00:00Z) or Unix milliseconds`);
+  return parsed;
+}
+
+/** The smallest round step giving at most about {@link TARGET_POINTS} points over `rangeMs`. */
+export function autoStepMs(rangeMs: number): number {
+  const want = rangeMs / 1000 / TARGET_POINTS;
+  return (NICE_STEPS_SEC.find((s) => s >= want) ?? Math.ceil(want / 86_400) * 86_400) * 1000;
+}
+
+function formatStep(ms: number): string {
+  const s = ms / 1000;
+  if (s % 86_400 === 0) return `${s / 86_400}d`;
+  if (s % 3600 === 0) return `${s / 3600}h`;
+  if (s % 60 === 0) return `${s / 60}m`;
+  return `${s}s`;
+}
+
+/** ISO time, without milliseconds unless the step needs them. */
+function iso(ms: number, stepMs = 1000): string {
+  const text = new Date(ms).toISOString();
+  return stepMs % 1000 === 0 ? text.replace(/\.\d{3}Z$/, "Z") : text;
+}
+
+/** A value with up to 6 significant digits: 0.333333, 1234.57, 12. */
+function num(v: number): string {
+  return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(6)));
+}
