@@ -1,5 +1,17 @@
 import type { NatsConnection } from "nats";
-import { describeZodError, desiredProbes, mergeLabels, probeParamsSchema, type AgentConfig, type AgentHello, type Labels, type MetricSeries, type ProbeKind, type ProbeStatus } from "@probepilot/shared";
+import {
+  describeZodError,
+  desiredProbes,
+  mergeLabels,
+  probeParamsSchema,
+  type AgentConfig,
+  type AgentHello,
+  type AgentTelemetryStatus,
+  type Labels,
+  type MetricSeries,
+  type ProbeKind,
+  type ProbeStatus,
+} from "@probepilot/shared";
 import type { Logger } from "./logger.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { loadIdentity, type AgentIdentity } from "./identity/identity-store.ts";
@@ -7,7 +19,7 @@ import { enrollAgent } from "./bus/enroll.ts";
 import { AgentConfigWatch } from "./bus/config-watch.ts";
 import { PolicyWatch } from "./bus/policy-watch.ts";
 import { StatusReporter, type StatusState } from "./bus/status-reporter.ts";
-import { TelemetryPublisher } from "./telemetry/telemetry-publisher.ts";
+import { openTelemetryPublisher, type TelemetryPublisher, type TelemetryStats } from "./telemetry/telemetry-publisher.ts";
 import { PROBE_FACTORIES, unsupportedReason } from "./probes/catalog.ts";
 import { ProbeSupervisor, type ProbeAssignment } from "./probes/probe-supervisor.ts";
 
@@ -21,6 +33,8 @@ export type AgentOptions = {
   defaultProbes: ProbeKind[];
   log: Logger;
   metrics: AgentMetrics;
+  /** Bound on the telemetry spool under `<dataDir>/spool` (default 512 MiB). */
+  spoolMaxBytes?: number;
 };
 
 /** Version string of probes that run by default, outside any rollout. */
@@ -72,7 +86,16 @@ export class Agent {
     });
     const identity = (this.identity = enrolled.identity);
     const js = nc.jetstream();
-    this.publisher = new TelemetryPublisher(js, identity.tenantId, identity.agentId, log, this.opts.metrics);
+    // Opening the sequence store fails on a corrupt sequence file: better no telemetry than reused sequence numbers.
+    this.publisher = await openTelemetryPublisher({
+      js,
+      dataDir: this.opts.dataDir,
+      tenantId: identity.tenantId,
+      agentId: identity.agentId,
+      log,
+      metrics: this.opts.metrics,
+      ...(this.opts.spoolMaxBytes !== undefined ? { spoolMaxBytes: this.opts.spoolMaxBytes } : {}),
+    });
     this.reporter = new StatusReporter(js, identity.tenantId, identity.agentId, this.opts.heartbeatSec, () => this.statusState(), log, this.opts.metrics);
     this.configWatch = new AgentConfigWatch(nc, identity.tenantId, identity.agentId, enrolled.config, (c) => this.onConfig(c), log);
     this.configWatch.start();
@@ -103,7 +126,11 @@ export class Agent {
   private async watchConnection(): Promise<void> {
     for await (const s of this.opts.nc.status()) {
       if (this.abort.signal.aborted) break;
-      if (s.type === "reconnect") void this.onReconnect();
+      if (s.type === "disconnect") this.publisher?.setConnected(false);
+      if (s.type === "reconnect") {
+        this.publisher?.setConnected(true);
+        void this.onReconnect();
+      }
     }
   }
 
@@ -112,7 +139,9 @@ export class Agent {
    * must be the last status message, and a config nudge, policy change or
    * reconnect catch-up arriving during its publish would otherwise schedule a
    * `status` with a higher seq that flips the agent back online. The connection
-   * is the caller's to close.
+   * is the caller's to close. The telemetry publisher closes after the probes
+   * (nothing emits any more) and before the goodbye: its last batches are
+   * published or spooled, and the spool's cursor is persisted for the next start.
    */
   async stop(reason = "shutdown"): Promise<void> {
     this.abort.abort(new Error("agent stopping"));
@@ -122,6 +151,7 @@ export class Agent {
     await this.reconciling;
     await Promise.all([...this.supervisors.values()].map((s) => s.stop()));
     this.supervisors.clear();
+    await this.publisher?.close();
     await this.reporter?.stop(reason);
   }
 
@@ -135,8 +165,22 @@ export class Agent {
     return this.policyWatch?.invalid ?? new Map();
   }
 
-  private statusState(): StatusState {
-    return { labels: this.labels, appliedPolicies: this.appliedPolicies, probes: this.probeStatuses(), conflicts: this.conflicts, invalidPolicies: Object.fromEntries(this.invalidPolicies()) };
+  /** Telemetry backlog and losses (spool, drops, replays), or undefined before enrollment. */
+  telemetryStats(): TelemetryStats | undefined {
+    return this.publisher?.stats();
+  }
+
+  /** What every status and heartbeat carries (public for tests: while NATS is down, nothing else can show it). */
+  statusState(): StatusState & { telemetry?: AgentTelemetryStatus } {
+    const t = this.publisher?.stats();
+    return {
+      labels: this.labels,
+      appliedPolicies: this.appliedPolicies,
+      probes: this.probeStatuses(),
+      conflicts: this.conflicts,
+      invalidPolicies: Object.fromEntries(this.invalidPolicies()),
+      ...(t ? { telemetry: { spooledBatches: t.spooledBatches, spooledBytes: t.spooledBytes, droppedBatches: t.droppedBatches, droppedBytes: t.droppedBytes } } : {}),
+    };
   }
 
   private onConfig(_config: AgentConfig): void {

@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import path from "node:path";
 import { z } from "zod";
 import { ProbeKindSchema, describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
+import { DEFAULT_SPOOL_MAX_BYTES } from "./telemetry/spool.ts";
 
 /** One `--default-probes` entry: a known probe kind, or an error naming the bad one and the valid ones. */
 const DefaultProbeSchema = z.string().transform((value, ctx) => {
@@ -10,6 +11,17 @@ const DefaultProbeSchema = z.string().transform((value, ctx) => {
   ctx.addIssue({ code: "custom", message: `unknown probe kind "${value}"; expected one of ${ProbeKindSchema.options.join(", ")} (or "none" alone for no probes)` });
   return z.NEVER;
 });
+
+const MIN_SPOOL_MAX_BYTES = 4 * 1024 * 1024;
+
+const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, k: 1024, kb: 1024, kib: 1024, m: 1024 ** 2, mb: 1024 ** 2, mib: 1024 ** 2, g: 1024 ** 3, gb: 1024 ** 3, gib: 1024 ** 3 };
+
+/** `536870912`, `512MiB`, `512M`, `2g` → bytes (binary units); NaN when it is none of these (the schema then says what is expected). */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = m ? SIZE_UNITS[m[2]!.toLowerCase()] : undefined;
+  return m && unit ? Number(m[1]) * unit : NaN;
+}
 
 /**
  * The agent's configuration: command-line flags win over environment variables,
@@ -26,6 +38,11 @@ export const AgentEnvSchema = z.object({
   /** Probes every agent runs whatever the policies say (the procfs baseline). */
   defaultProbes: z.array(DefaultProbeSchema),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
+  /** Bound on the telemetry spool's disk use; past it the oldest spooled batches are dropped (and counted). */
+  spoolMaxBytes: z
+    .number({ error: "expected a byte count such as 536870912, 512MiB or 2GiB" })
+    .int("expected a whole number of bytes")
+    .min(MIN_SPOOL_MAX_BYTES, `must be at least 4MiB (${MIN_SPOOL_MAX_BYTES} bytes): a single batch may take 1MiB`),
 });
 export type AgentEnv = z.infer<typeof AgentEnvSchema>;
 
@@ -39,6 +56,7 @@ export const AGENT_USAGE = `usage: probepilot-agent [options]
   --http HOST:PORT|off  /healthz and /metrics                 (PROBEPILOT_AGENT_HTTP, default 127.0.0.1:7071)
   --default-probes LIST probes run without a policy           (PROBEPILOT_DEFAULT_PROBES, default host; "none" for none)
   --log-level LEVEL     trace|debug|info|warn|error|silent    (PROBEPILOT_LOG_LEVEL, default info)
+  --spool-max-bytes N   telemetry spool bound, e.g. 512MiB    (PROBEPILOT_SPOOL_MAX_BYTES, default 512MiB)
   -h, --help            this text
 `;
 
@@ -55,6 +73,7 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
       http: { type: "string" },
       "default-probes": { type: "string" },
       "log-level": { type: "string" },
+      "spool-max-bytes": { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -76,6 +95,7 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
     httpAddr: http === "off" ? null : http,
     defaultProbes: defaultProbes === "none" ? [] : defaultProbes.split(",").map((s) => s.trim()).filter(Boolean),
     logLevel: values["log-level"] ?? env.PROBEPILOT_LOG_LEVEL ?? "info",
+    spoolMaxBytes: parseByteSize(values["spool-max-bytes"] ?? env.PROBEPILOT_SPOOL_MAX_BYTES ?? String(DEFAULT_SPOOL_MAX_BYTES)),
   };
   const parsed = AgentEnvSchema.safeParse(candidate);
   if (!parsed.success) throw new Error(`invalid agent configuration: ${describeZodError(parsed.error)}`);

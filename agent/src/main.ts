@@ -30,7 +30,7 @@ async function main(argv: string[]): Promise<number> {
   // Connect and stay connected: the agent outlives NATS outages.
   const nc = await connect({ servers: env.natsUrl.split(","), name: `probepilot-agent@${hello.hostname}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
   metrics.natsConnected.set(1);
-  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes: env.defaultProbes, log, metrics });
+  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes: env.defaultProbes, spoolMaxBytes: env.spoolMaxBytes, log, metrics });
   let natsUp = true;
   void (async () => {
     for await (const s of nc.status()) {

@@ -30,6 +30,14 @@ describe("agent configuration", () => {
     expect(parseAgentEnv([], { PROBEPILOT_DEFAULT_PROBES: "oom_kills" }).defaultProbes).toEqual(["oom_kills"]);
   });
 
+  it("--spool-max-bytes takes bytes or a binary unit, defaults to 512MiB, flag over environment", () => {
+    expect(parseAgentEnv([], {}).spoolMaxBytes).toBe(512 * 1024 ** 2);
+    expect(parseAgentEnv(["--spool-max-bytes", "8388608"], {}).spoolMaxBytes).toBe(8 * 1024 ** 2);
+    expect(parseAgentEnv(["--spool-max-bytes", "64MiB"], { PROBEPILOT_SPOOL_MAX_BYTES: "1G" }).spoolMaxBytes).toBe(64 * 1024 ** 2);
+    expect(parseAgentEnv([], { PROBEPILOT_SPOOL_MAX_BYTES: "2g" }).spoolMaxBytes).toBe(2 * 1024 ** 3);
+    expect(parseAgentEnv([], { PROBEPILOT_SPOOL_MAX_BYTES: "4096k" }).spoolMaxBytes).toBe(4 * 1024 ** 2);
+  });
+
   it("rejects an unknown default probe kind, naming it and listing the valid ones", () => {
     const parse = () => parseAgentEnv(["--default-probes", "host,tcp_flow"], {});
     expect(parse).toThrow(/defaultProbes\.1: unknown probe kind "tcp_flow"; expected one of host, tcp_flows, tcp_connect_latency,/);
@@ -45,6 +53,9 @@ describe("agent configuration", () => {
     [["--nats"], /--nats/],
     [["--frobnicate"], /frobnicate/],
     [["--default-probes", "bogus"], /unknown probe kind "bogus"/],
+    [["--spool-max-bytes", "lots"], /spoolMaxBytes: expected a byte count such as 536870912, 512MiB or 2GiB/],
+    [["--spool-max-bytes", "12 parsecs"], /spoolMaxBytes: expected a byte count/],
+    [["--spool-max-bytes", "1MiB"], /spoolMaxBytes: must be at least 4MiB \(4194304 bytes\)/],
   ])("rejects %j with a message naming the problem", (argv, message) => {
     expect(() => parseAgentEnv(argv as string[], {})).toThrow(message);
   });

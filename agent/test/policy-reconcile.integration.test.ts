@@ -1,4 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { readFile } from "node:fs/promises";
+import path from "node:path";
 import type { KV, NatsConnection } from "nats";
 import { policyBucket, waveHash, type Policy, type ProbeStatus } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
@@ -322,6 +324,10 @@ describe("policy watch and reconcile", () => {
     const stale = await put(policy("pol_stale", { kind: "tcp_flows", params: {} }));
     await reconciled("pol_stale", stale);
     await a.stop();
+    // Where the host probe's sequence resumes: the reservation persisted by the stopped agent.
+    const resumeAt = Number(await readFile(path.join(dir.dir, "telemetry", "seq", "host"), "utf8"));
+    const previousMax = Math.max(...telemetry.batches.map((b) => b.seq));
+    expect(resumeAt).toBeGreaterThan(previousMax);
 
     const revision = await put(policy("pol_replay"));
     await kv.delete("pol_stale");
@@ -339,16 +345,16 @@ describe("policy watch and reconcile", () => {
       return got.status === "online" && got.appliedPolicies.pol_replay === revision && !("pol_stale" in got.appliedPolicies) ? got : undefined;
     }, { what: "appliedPolicies with the KV revision in agents.get" });
 
-    // Every batch of the restarted agent is stored, from its first one: its seq starts at 0 again,
-    // and JetStream must not take those for duplicates of the previous run's batches.
+    // Every batch of the restarted agent is stored, from its first one: its seq continues above the
+    // previous run's (from the persisted reservation), so its msgIDs are new to JetStream's duplicate window.
     const fresh = await waitFor(async () => (telemetry.since(restartedAt).length >= 3 ? telemetry.since(restartedAt) : undefined), {
       what: "telemetry from the restarted agent",
       debug: () => JSON.stringify(telemetry.batches.slice(-5).map((b) => ({ seq: b.seq, sentAt: b.sentAt, version: b.probeVersion }))),
     });
     expect(fresh.slice(0, 3).map((b) => [b.seq, b.probeVersion])).toEqual([
-      [0, "pol_replay-v1"],
-      [1, "pol_replay-v1"],
-      [2, "pol_replay-v1"],
+      [resumeAt, "pol_replay-v1"],
+      [resumeAt + 1, "pol_replay-v1"],
+      [resumeAt + 2, "pol_replay-v1"],
     ]);
   });
 });

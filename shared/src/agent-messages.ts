@@ -93,6 +93,19 @@ export const ProbeStatusSchema = z.object({
 });
 export type ProbeStatus = z.infer<typeof ProbeStatusSchema>;
 
+/**
+ * The agent's telemetry backlog and losses (data flow 3): batches waiting in its
+ * disk spool while NATS is unreachable, and batches it had to drop (counted
+ * since the agent process started).
+ */
+export const AgentTelemetryStatusSchema = z.object({
+  spooledBatches: z.number().int().nonnegative().default(0),
+  spooledBytes: z.number().int().nonnegative().default(0),
+  droppedBatches: z.number().int().nonnegative().default(0),
+  droppedBytes: z.number().int().nonnegative().default(0),
+});
+export type AgentTelemetryStatus = z.infer<typeof AgentTelemetryStatusSchema>;
+
 const StatusBaseSchema = z.object({
   agentId: z.string().min(1),
   tenantId: z.string().min(1),
@@ -121,6 +134,8 @@ export const AgentStatusMessageSchema = z.discriminatedUnion("type", [
     conflicts: z.array(z.object({ kind: z.string(), winner: z.string(), loser: z.string() })).default([]),
     /** Policy keys whose value the agent could not use, with the reason (kept out of its desired state). */
     invalidPolicies: z.record(z.string(), z.string().max(1024)).default({}),
+    /** Absent from agents that predate the spool (and from other senders); each count defaults to 0. */
+    telemetry: AgentTelemetryStatusSchema.optional(),
   }),
   StatusBaseSchema.extend({ type: z.literal("goodbye"), reason: z.string().max(256) }),
 ]);

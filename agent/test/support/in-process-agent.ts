@@ -53,6 +53,7 @@ export async function startInProcessAgent(opts: {
   enrollToken?: string;
   defaultProbes?: ProbeKind[];
   heartbeatSec?: number;
+  spoolMaxBytes?: number;
 }): Promise<InProcessAgent> {
   const nc = await connectLikeAgent(opts.natsUrl);
   const metrics = createAgentMetrics();
@@ -63,6 +64,7 @@ export async function startInProcessAgent(opts: {
     enrollToken: opts.enrollToken,
     heartbeatSec: opts.heartbeatSec ?? 1,
     defaultProbes: opts.defaultProbes ?? [],
+    ...(opts.spoolMaxBytes !== undefined ? { spoolMaxBytes: opts.spoolMaxBytes } : {}),
     log: pino({ level: process.env.PP_TEST_LOG ?? "silent" }),
     metrics,
   });

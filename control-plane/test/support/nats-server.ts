@@ -4,12 +4,25 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { freePort, waitForPort } from "./free-port.ts";
 
-export type TestNatsServer = { url: string; port: number; storeDir: string; process: ChildProcess; stop: () => Promise<void>; restart: () => Promise<void> };
+export type TestNatsServer = {
+  url: string;
+  port: number;
+  storeDir: string;
+  process: ChildProcess;
+  /** Stop the server for good and remove its store (teardown). */
+  stop: () => Promise<void>;
+  /** Stop and start again on the same port and store. */
+  restart: () => Promise<void>;
+  /** Stop the server but keep port and store, for an outage of any length; `start()` brings it back. */
+  halt: () => Promise<void>;
+  /** Start a halted server again on the same port and store (a no-op while it runs). */
+  start: () => Promise<void>;
+};
 
 /**
  * A real `nats-server -js` on a free port with its own temp store: one per suite,
- * stopped (and its store removed) in teardown. `restart` keeps port and store, to
- * test reconnects.
+ * stopped (and its store removed) in teardown. `restart`, and `halt` then `start`,
+ * keep port and store, to test reconnects and outages.
  */
 export async function startNatsServer(): Promise<TestNatsServer> {
   const port = await freePort();
@@ -37,6 +50,11 @@ export async function startNatsServer(): Promise<TestNatsServer> {
     },
     restart: async () => {
       await kill(server.process);
+      server.process = await launch();
+    },
+    halt: () => kill(server.process),
+    start: async () => {
+      if (server.process.exitCode === null && server.process.signalCode === null) return;
       server.process = await launch();
     },
   };
