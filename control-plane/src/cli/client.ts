@@ -1,12 +1,28 @@
-import { createTRPCClient, httpLink, TRPCClientError } from "@trpc/client";
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, TRPCClientError } from "@trpc/client";
+import { EventSource } from "eventsource";
 import type { AppRouter } from "../trpc/app-router.ts";
 
 export type ApiClient = ReturnType<typeof createTRPCClient<AppRouter>>;
 
-/** A typed tRPC client for the control plane at `url`. */
+/**
+ * A typed tRPC client for the control plane at `url`: queries and mutations over
+ * HTTP, subscriptions over SSE (Node 20 has no EventSource: the `eventsource`
+ * package provides one that can send the Authorization header).
+ */
 export function createApiClient(url: string, token: string | undefined): ApiClient {
+  const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
   return createTRPCClient<AppRouter>({
-    links: [httpLink({ url: `${url}/trpc`, headers: () => (token ? { authorization: `Bearer ${token}` } : {}) })],
+    links: [
+      splitLink({
+        condition: (op) => op.type === "subscription",
+        true: httpSubscriptionLink({
+          url: `${url}/trpc`,
+          EventSource,
+          eventSourceOptions: () => ({ fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, ...headers } }) }),
+        }),
+        false: httpLink({ url: `${url}/trpc`, headers: () => headers }),
+      }),
+    ],
   });
 }
 

@@ -17,4 +17,6 @@ export type CommandContext = {
   /** JSON for tools: one document on stdout. */
   print: (value: unknown) => void;
   requireArg: (index: number, what: string) => string;
+  /** Ends long-running commands (`query --watch`) besides Ctrl-C. */
+  signal?: AbortSignal;
 };

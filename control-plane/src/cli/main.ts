@@ -20,8 +20,9 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
   enroll-tokens create [--description D] [--expires-in 24h]
   enroll-tokens list | enroll-tokens revoke ID
   query METRIC [--selector S] [--series-selector S] [--since 5m] [--until now]
-        [--step 10s] [--agg avg|min|max|sum|count|rate] [--by label,label]
-                                           a metric over time, per group of --by labels
+        [--step 10s] [--agg avg|min|max|sum|count|rate] [--by label,label] [--watch]
+                                           a metric over time, per group of --by labels;
+                                           --watch keeps it live (Ctrl-C stops)
   metrics [--selector S] [--prefix P]      the stored metrics, their label keys and series
 
   --json   print JSON for tools instead of tables
@@ -50,7 +51,7 @@ const COMMANDS: Record<string, Command> = {
   metrics,
 };
 
-export type CliIo = { stdout: (s: string) => void; stderr: (s: string) => void; env: Record<string, string | undefined> };
+export type CliIo = { stdout: (s: string) => void; stderr: (s: string) => void; env: Record<string, string | undefined>; signal?: AbortSignal };
 
 /** Run the CLI; returns the exit code (0 ok, 1 the call failed, 2 wrong usage). */
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -80,6 +81,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         agg: { type: "string" },
         by: { type: "string" },
         prefix: { type: "string" },
+        watch: { type: "boolean", default: false },
       },
     });
   } catch (error) {
@@ -100,14 +102,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { url, token } = await resolveConnection({ url: values.url, token: name === "login" ? undefined : values.token }, io.env);
-  const { url: _u, token: _t, json, help: _h, ...flags } = values;
+  const { url: _u, token: _t, json, help: _h, watch, ...flags } = values;
   const ctx: CommandContext = {
     api: createApiClient(url, token),
     url,
     args: positionals.slice(name.split(" ").length),
-    flags: { ...flags, token: values.token },
+    flags: { ...flags, token: values.token, watch: watch ? "true" : undefined },
     json: Boolean(json),
     env: io.env,
+    signal: io.signal,
     out: (text) => io.stdout(`${text}\n`),
     print: (value) => io.stdout(`${JSON.stringify(value, null, 2)}\n`),
     requireArg: (index, what) => {

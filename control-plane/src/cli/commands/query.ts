@@ -30,6 +30,7 @@ export async function query(ctx: CommandContext): Promise<void> {
   const agg = (ctx.flags.agg ?? "avg") as Agg;
   if (!AGGS.includes(agg)) throw new UsageError(`--agg must be one of ${AGGS.join(", ")} (got "${ctx.flags.agg}")`);
   const by = ctx.flags.by ? ctx.flags.by.split(",").map((k) => k.trim()).filter((k) => k !== "") : [];
+  if (ctx.flags.watch) return watch(ctx, { metric, agentSelector: ctx.flags.selector, seriesSelector: ctx.flags["series-selector"], stepMs, agg, by, windowMs: to - from });
 
   const result = await ctx.api.telemetry.range.query({
     metric,
@@ -55,6 +56,44 @@ export async function query(ctx: CommandContext): Promise<void> {
   }
   const blocks = result.series.map((s) => renderSeries(s.labels, s.points, stepMs));
   ctx.out(`${header} · ${result.series.length} series\n\n${blocks.join("\n\n")}`);
+}
+
+type WatchInput = { metric: string; agentSelector?: string; seriesSelector?: string; stepMs: number; agg: Agg; by: string[]; windowMs: number };
+
+/**
+ * `query METRIC --watch`: the same query, live (`telemetry.live`): the backfill as a
+ * summary, then one line per update with each group's newest value, until Ctrl-C.
+ * With `--json`, one JSON event per line.
+ */
+async function watch(ctx: CommandContext, input: WatchInput): Promise<void> {
+  let cleanup = () => {};
+  await new Promise<void>((resolve, reject) => {
+    const sub = ctx.api.telemetry.live.subscribe(input, {
+      onData: ({ data }) => {
+        if (ctx.json) return ctx.out(JSON.stringify(data));
+        if (data.kind === "backfill") {
+          const blocks = data.series.map((s) => renderSeries(s.labels, s.points, input.stepMs));
+          return ctx.out(`${input.metric} ${input.agg} · live · step ${formatStep(input.stepMs)} · Ctrl-C stops\n\n${blocks.join("\n\n") || "(no data yet)"}\n`);
+        }
+        for (const s of data.series) {
+          const last = [...s.points].reverse().find(([, v]) => v !== null);
+          if (last) ctx.out(`${iso(last[0])}  ${formatLabels(s.labels) || "(all)"}  ${num(last[1]!)}`);
+        }
+      },
+      onError: (err) => reject(err),
+      onComplete: () => resolve(),
+    });
+    const stop = () => {
+      sub.unsubscribe();
+      resolve();
+    };
+    process.once("SIGINT", stop);
+    ctx.signal?.addEventListener("abort", stop, { once: true });
+    cleanup = () => {
+      process.off("SIGINT", stop);
+      ctx.signal?.removeEventListener("abort", stop);
+    };
+  }).finally(() => cleanup());
 }
 
 /** `metrics [--selector S] [--prefix P]`: the metric catalog. */
