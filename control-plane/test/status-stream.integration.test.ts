@@ -115,6 +115,18 @@ describe("heartbeats update the registry", () => {
     expect(view).not.toHaveProperty("agentKeyHash");
   });
 
+  it("stores the agent's telemetry spool report, and a goodbye keeps the last one", async () => {
+    const a = take();
+    const telemetry = { spooledBatches: 12, spooledBytes: 34_567, droppedBatches: 2, droppedBytes: 890 };
+    const at = Date.now();
+    await publishStatus(js, heartbeat(tenantId, a.agentId, { at, telemetry }));
+    await appliedAt(a.agentId, at);
+    expect((await h.client().agents.get.query({ id: a.agentId })).telemetry).toEqual(telemetry);
+    await publishStatus(js, goodbye(tenantId, a.agentId, { at: at + 1 }));
+    await appliedAt(a.agentId, at + 1);
+    expect((await h.client().agents.get.query({ id: a.agentId })).telemetry).toEqual(telemetry);
+  });
+
   it("a fractional heartbeat interval is rounded up, never down to 0", async () => {
     const a = take();
     const at = Date.now();

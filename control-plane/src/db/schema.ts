@@ -1,6 +1,6 @@
 import { sql } from "drizzle-orm";
 import { bigint, bigserial, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import type { AgentCapabilities, Labels, ProbeStatus } from "@probepilot/shared";
+import type { AgentCapabilities, AgentTelemetryStatus, Labels, ProbeStatus } from "@probepilot/shared";
 
 /**
  * Tenancy from day one: every table but `tenants` has a `tenant_id`, and every
@@ -74,6 +74,8 @@ export const agents = pgTable(
     appliedPolicies: jsonb("applied_policies").$type<Record<string, number>>().notNull().default({}),
     /** Policies the agent could not use (key → reason) and same-kind conflicts it resolved, as last reported. */
     invalidPolicies: jsonb("invalid_policies").$type<Record<string, string>>().notNull().default({}),
+    /** The agent's telemetry spool as last reported: batches and bytes waiting, and dropped past the bound. */
+    telemetry: jsonb("telemetry").$type<AgentTelemetryStatus>(),
     policyConflicts: jsonb("policy_conflicts").$type<{ kind: string; winner: string; loser: string }[]>().notNull().default([]),
     agentKeyHash: text("agent_key_hash").notNull(),
     enrolledWith: text("enrolled_with"),

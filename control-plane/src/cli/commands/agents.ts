@@ -57,6 +57,7 @@ export async function agentsGet(ctx: CommandContext): Promise<void> {
       `  tracepoints: ${check(caps.tracepoints.available, caps.tracepoints.reason)}`,
       `  perf events: ${check(caps.perfEvents.available, caps.perfEvents.reason)}`,
       `  kprobes:     ${check(caps.kprobes.available, caps.kprobes.reason)}`,
+      `telemetry:     ${a.telemetry ? `${a.telemetry.spooledBatches} batch(es) / ${a.telemetry.spooledBytes} bytes spooled, ${a.telemetry.droppedBatches} dropped past the spool bound` : "-"}`,
       `probes:`,
       ...(a.probes.length === 0
         ? ["  (none)"]

@@ -31,8 +31,8 @@ export async function applyStatusBatch(db: Db, streamEpoch: string, messages: St
     sseq: streamSeq,
     at: m.at,
     ...(m.type === "goodbye"
-      ? { status: "offline", probes: null, applied: null, invalid: null, conflicts: null, hb: null }
-      : { status: "online", probes: m.probes, applied: m.appliedPolicies, invalid: m.invalidPolicies, conflicts: m.conflicts, hb: m.heartbeatIntervalSec }),
+      ? { status: "offline", probes: null, applied: null, invalid: null, conflicts: null, telemetry: null, hb: null }
+      : { status: "online", probes: m.probes, applied: m.appliedPolicies, invalid: m.invalidPolicies, conflicts: m.conflicts, telemetry: m.telemetry ?? null, hb: m.heartbeatIntervalSec }),
   }));
   // jsonb_to_recordset turns the batch into a table in one round trip.
   const result = await db.execute(sql`
@@ -47,9 +47,10 @@ export async function applyStatusBatch(db: Db, streamEpoch: string, messages: St
       applied_policies = coalesce(m.applied, a.applied_policies),
       invalid_policies = coalesce(m.invalid, a.invalid_policies),
       policy_conflicts = coalesce(m.conflicts, a.policy_conflicts),
+      telemetry = coalesce(m.telemetry, a.telemetry),
       heartbeat_interval_sec = coalesce(ceil(m.hb)::int, a.heartbeat_interval_sec)
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
-      as m(agent_id text, tenant_id text, instance text, sseq bigint, at double precision, status text, probes jsonb, applied jsonb, invalid jsonb, conflicts jsonb, hb double precision)
+      as m(agent_id text, tenant_id text, instance text, sseq bigint, at double precision, status text, probes jsonb, applied jsonb, invalid jsonb, conflicts jsonb, telemetry jsonb, hb double precision)
     where a.id = m.agent_id and a.tenant_id = m.tenant_id
       and (a.status_stream_epoch is distinct from ${streamEpoch} or a.status_stream_seq < m.sseq)
     returning a.id`);
