@@ -26,6 +26,9 @@ const PROCEDURES: Record<string, { minRole: Role; input?: unknown }> = {
   "telemetry.range": { minRole: "viewer", input: { metric: "host_load1", from: 0, to: 60_000, stepMs: 10_000, agg: "avg" } },
   "telemetry.metrics": { minRole: "viewer" },
   "telemetry.live": { minRole: "viewer", input: { metric: "host_load1", stepMs: 1000, agg: "avg", windowMs: 60_000 } },
+  "telemetry.histogram": { minRole: "viewer", input: { metric: "runqueue_latency_us", from: 0, to: 60_000, stepMs: 10_000 } },
+  "telemetry.events": { minRole: "viewer", input: { from: 0, to: 60_000, limit: 10 } },
+  "telemetry.profile": { minRole: "viewer", input: { from: 0, to: 60_000 } },
 };
 
 type Caller = Role | "anonymous";
@@ -115,7 +118,7 @@ describe("every procedure checks the token and the role", () => {
     for (const { path, type } of procedures) {
       if (type === "mutation") expect(PROCEDURES[path]!.minRole, path).not.toBe("viewer");
     }
-    expect(procedures.filter((p) => PROCEDURES[p.path]!.minRole === "viewer").map((p) => p.path).sort()).toEqual(["agents.get", "agents.list", "system.whoami", "telemetry.live", "telemetry.metrics", "telemetry.range"]);
+    expect(procedures.filter((p) => PROCEDURES[p.path]!.minRole === "viewer").map((p) => p.path).sort()).toEqual(["agents.get", "agents.list", "system.whoami", "telemetry.events", "telemetry.histogram", "telemetry.live", "telemetry.metrics", "telemetry.profile", "telemetry.range"]);
   });
 });
 

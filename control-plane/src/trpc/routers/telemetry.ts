@@ -1,9 +1,12 @@
 import { z } from "zod";
-import { LabelKeySchema, SelectorStringSchema } from "@probepilot/shared";
+import { LabelKeySchema, SelectorStringSchema, idSchema } from "@probepilot/shared";
 import { router, protectedProcedure } from "../init.ts";
 import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_SERIES } from "../../services/telemetry/query-range.ts";
 import { listMetrics } from "../../services/telemetry/list-metrics.ts";
 import { watchLive } from "../../services/telemetry/watch-live.ts";
+import { queryHistogram, DEFAULT_PERCENTILES, MAX_PERCENTILES } from "../../services/telemetry/query-histogram.ts";
+import { listEvents, MAX_ATTR_FILTERS, MAX_EVENTS_PAGE } from "../../services/telemetry/list-events.ts";
+import { mergeProfile, MAX_PROFILE_STACKS } from "../../services/telemetry/merge-profile.ts";
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
@@ -36,6 +39,71 @@ export const RangeInputSchema = z
       .default(MAX_SERIES),
   })
   .refine((i) => i.to > i.from, { message: "to must be after from", path: ["to"] });
+
+/** A range `[from, to)` in Unix ms, shared by the histogram, events and profile inputs. */
+const TimeRange = { from: UnixMs("from"), to: UnixMs("to") };
+
+/** A name as agents send it (histogram metrics and event names are free-form on the wire, unlike gauge metrics). */
+const WireName = (what: string) => z.string({ error: `${what} must be a string` }).min(1, `${what} must not be empty`).max(200, `${what} must be at most 200 characters`);
+
+/** `telemetry.histogram` input. */
+export const HistogramInputSchema = z
+  .object({
+    metric: WireName("metric"),
+    agentSelector: SelectorStringSchema.optional(),
+    seriesSelector: SelectorStringSchema.optional(),
+    ...TimeRange,
+    stepMs: z
+      .number({ error: "stepMs must be a number of milliseconds" })
+      .positive("stepMs must be at least 1 ms")
+      .refine(Number.isSafeInteger, "stepMs must be a whole number of milliseconds"),
+    percentiles: z
+      .array(z.number({ error: "a percentile must be a number" }).min(0, "percentiles are from 0 to 100").max(100, "percentiles are from 0 to 100 (99.9 for p99.9)"))
+      .min(1, "ask for at least one percentile, e.g. [50, 90, 99]")
+      .max(MAX_PERCENTILES, `ask for at most ${MAX_PERCENTILES} percentiles`)
+      .default([...DEFAULT_PERCENTILES]),
+  })
+  .refine((i) => i.to > i.from, { message: "to must be after from", path: ["to"] });
+
+/** `telemetry.events` input. */
+export const EventsInputSchema = z
+  .object({
+    ...TimeRange,
+    name: WireName("name").optional(),
+    probe: WireName("probe").optional(),
+    agentSelector: SelectorStringSchema.optional(),
+    attrs: z
+      .record(WireName("an attribute key"), z.union([z.string(), z.number(), z.boolean(), z.null()], { error: "attribute values are strings, finite numbers, booleans or null" }))
+      .refine((a) => Object.keys(a).length <= MAX_ATTR_FILTERS, `filter on at most ${MAX_ATTR_FILTERS} attributes`)
+      .optional(),
+    limit: z
+      .number({ error: "limit must be a number" })
+      .int("limit must be a whole number")
+      .min(1, "limit must be at least 1")
+      .max(MAX_EVENTS_PAGE, `limit must be at most ${MAX_EVENTS_PAGE}`)
+      .default(100),
+    /** The previous page's `nextCursor`. */
+    cursor: z.string().max(200, "cursor must be at most 200 characters: pass the previous page's nextCursor").optional(),
+  })
+  .refine((i) => i.to > i.from, { message: "to must be after from", path: ["to"] });
+
+/** `telemetry.profile` input. */
+export const ProfileInputSchema = z
+  .object({
+    agentId: idSchema("agent").optional(),
+    agentSelector: SelectorStringSchema.optional(),
+    ...TimeRange,
+    pid: z.number({ error: "pid must be a number" }).int("pid must be a whole number").min(0, "pid must be ≥ 0").max(2 ** 31 - 1, "pid must fit in 32 bits").optional(),
+    comm: z.string().max(64, "comm must be at most 64 characters (the kernel keeps 16)").optional(),
+    limit: z
+      .number({ error: "limit must be a number" })
+      .int("limit must be a whole number")
+      .min(1, "limit must be at least 1")
+      .max(MAX_PROFILE_STACKS, `limit must be at most ${MAX_PROFILE_STACKS} stacks`)
+      .default(MAX_PROFILE_STACKS),
+  })
+  .refine((i) => i.to > i.from, { message: "to must be after from", path: ["to"] })
+  .refine((i) => i.agentId === undefined || i.agentSelector === undefined, { message: "give agentId (one agent) or agentSelector (a set of agents), not both", path: ["agentSelector"] });
 
 export const telemetryRouter = router({
   /**
@@ -76,4 +144,17 @@ export const telemetryRouter = router({
       }),
     )
     .subscription(({ ctx, input, signal }) => watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal)),
+
+  /**
+   * Percentiles over time and a heatmap of a log2 histogram metric, merged across
+   * the matching series per step; see `services/telemetry/query-histogram.ts` for
+   * the delta assumption and the interpolation.
+   */
+  histogram: protectedProcedure.input(HistogramInputSchema).query(({ ctx, input }) => queryHistogram(ctx.db, ctx.principal.tenantId, input)),
+
+  /** Events in a range, newest first, filtered by name, probe, agents and attribute equality; keyset-paginated. */
+  events: protectedProcedure.input(EventsInputSchema).query(({ ctx, input }) => listEvents(ctx.db, ctx.principal.tenantId, input)),
+
+  /** CPU profile: folded stacks merged over a range, by agent(s) and process, top `limit` plus "(other)". */
+  profile: protectedProcedure.input(ProfileInputSchema).query(({ ctx, input }) => mergeProfile(ctx.db, ctx.principal.tenantId, input)),
 });
