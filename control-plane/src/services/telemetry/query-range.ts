@@ -18,6 +18,8 @@ export const MAX_GROUP_BY_KEYS = 10;
 
 const MINUTE_MS = 60_000;
 const HOUR_MS = 3_600_000;
+/** The bucket width of each rollup tier. */
+const TIER_BUCKET_MS = { "1m": MINUTE_MS, "1h": HOUR_MS } as const;
 /** How far before the range `rate` looks for each raw series' previous sample (at least one step). */
 const RATE_LOOKBACK_MS = MINUTE_MS;
 
@@ -123,7 +125,11 @@ export async function queryRange(db: Db, tenantId: string, input: QueryRangeInpu
 
   const step = sql`${stepMs}::bigint`;
   // The sample reads run only when the group count is within the limit (a one-time filter).
-  const ids = sql`any(array(select id from sel))`;
+  // Series are matched with a join (or semi-join) on `sel`, never `= any(array(select id from sel))`:
+  // the planner takes such an array for ~10 elements, and on 10,000 series it chose bitmap
+  // scans whose lossy pages recheck every row against the whole array (a 24 h fleet query
+  // over the 1m tier ran for minutes), and a filter on raw partitions searched it linearly.
+  const ids = sql`in (select id from sel)`;
   const gate = sql`(select groups from gate) <= ${limitSeries}`;
   const tierTable = tier === "1h" ? samples1h : samples1m;
   const useTier = tier !== "raw";
@@ -139,7 +145,7 @@ export async function queryRange(db: Db, tenantId: string, input: QueryRangeInpu
     const tierDeltas = useTier
       ? sql`select series_id, ts, v, v - lag(v) over w as dv, ts - lag(ts) over w as dt
             from (select r.series_id, r.bucket as ts, r.last as v from ${tierTable} r
-                  where r.series_id = ${ids} and r.bucket >= ${alignedFrom - stepMs}::bigint and r.bucket < ${rawFrom}::bigint and ${gate}) t
+                  where r.series_id ${ids} and r.bucket >= ${alignedFrom - stepMs}::bigint and r.bucket < ${rawFrom}::bigint and ${gate}) t
             window w as (partition by series_id order by ts)
             union all `
       : sql``;
@@ -149,33 +155,46 @@ export async function queryRange(db: Db, tenantId: string, input: QueryRangeInpu
         select * from (
           select series_id, ts, v, v - lag(v) over w as dv, ts - lag(ts) over w as dt
           from (select x.series_id, x.ts, x.value as v from samples x
-                where x.series_id = ${ids} and x.ts >= ${rawFrom - lookback}::bigint and x.ts < ${to}::bigint and ${gate}) x
+                where x.series_id ${ids} and x.ts >= ${rawFrom - lookback}::bigint and x.ts < ${to}::bigint and ${gate}) x
           window w as (partition by series_id order by ts)
         ) raw_deltas where ts >= ${rawFrom}::bigint
       ),
       per_series as (
-        select series_id, ts - ts % ${step} as b,
-               sum(case when dv < 0 then v else dv end) as inc, sum(dt)::float8 as dt
-        from deltas where ts >= ${alignedFrom}::bigint and dt is not null
-        group by 1, 2
+        select sel.g, d.ts - d.ts % ${step} as b,
+               sum(case when d.dv < 0 then d.v else d.dv end) as inc, sum(d.dt)::float8 as dt
+        from deltas d join sel on sel.id = d.series_id
+        where d.ts >= ${alignedFrom}::bigint and d.dt is not null
+        group by d.series_id, sel.g, 2
       )`;
     groupAgg = sql`sum(p.inc * 1000 / p.dt) filter (where p.dt > 0)`;
   } else {
-    const tierPart = useTier
-      ? sql`select r.series_id, r.bucket - r.bucket % ${step} as b, sum(r.count)::float8 as n, sum(r.sum) as s, min(r.min) as mn, max(r.max) as mx
-            from ${tierTable} r
-            where r.series_id = ${ids} and r.bucket >= ${alignedFrom}::bigint and r.bucket < ${rawFrom}::bigint and ${gate}
-            group by 1, 2
-            union all `
-      : sql``;
+    // Each part carries its series' group (joined from `sel` here, not after the union:
+    // joining 240,000 per-series rows back to `sel` cost a sort spilled to disk). When the
+    // step is the tier's own bucket, a tier row already is one (series, bucket): no grouping.
+    // The group key travels as the text of its jsonb array (hashing and comparing text is
+    // cheaper than jsonb over 240,000 rows; it is turned back into jsonb per output row).
+    const tierRange = sql`r.bucket >= ${alignedFrom}::bigint and r.bucket < ${rawFrom}::bigint and ${gate}`;
+    const tierPart =
+      tier === "raw"
+        ? sql``
+        : stepMs === TIER_BUCKET_MS[tier]
+          ? sql`select sel.g, r.bucket as b, r.count::float8 as n, r.sum as s, r.min as mn, r.max as mx
+                from ${tierTable} r join sel on sel.id = r.series_id
+                where ${tierRange}
+                union all `
+          : sql`select sel.g, r.bucket - r.bucket % ${step} as b, sum(r.count)::float8 as n, sum(r.sum) as s, min(r.min) as mn, max(r.max) as mx
+                from ${tierTable} r join sel on sel.id = r.series_id
+                where ${tierRange}
+                group by r.series_id, sel.g, 2
+                union all `;
     // One row per (series, bucket): the split is step-aligned, so no bucket has rows from both parts.
     perSeries = sql`
       per_series as (
         ${tierPart}
-        select x.series_id, x.ts - x.ts % ${step} as b, count(*)::float8 as n, sum(x.value) as s, min(x.value) as mn, max(x.value) as mx
-        from samples x
-        where x.series_id = ${ids} and x.ts >= ${rawFrom}::bigint and x.ts < ${to}::bigint and ${gate}
-        group by 1, 2
+        select sel.g, x.ts - x.ts % ${step} as b, count(*)::float8 as n, sum(x.value) as s, min(x.value) as mn, max(x.value) as mx
+        from samples x join sel on sel.id = x.series_id
+        where x.ts >= ${rawFrom}::bigint and x.ts < ${to}::bigint and ${gate}
+        group by x.series_id, sel.g, 2
       )`;
     groupAgg = {
       avg: sql`avg(p.s / p.n)`,
@@ -188,7 +207,7 @@ export async function queryRange(db: Db, tenantId: string, input: QueryRangeInpu
 
   const rows = await db.execute<{ groups: number; g: (string | null)[] | null; b: number | null; v: number | null }>(sql`
     with sel as (
-      select s.id, ${groupKey} as g
+      select s.id, (${groupKey})::text as g
       from series s ${agentJoin}
       where ${sql.join(filters, sql` and `)}
     ),
@@ -196,9 +215,9 @@ export async function queryRange(db: Db, tenantId: string, input: QueryRangeInpu
     ${perSeries}
     select gate.groups, q.g, q.b, q.v
     from gate left join (
-      select sel.g, p.b::float8 as b, (${groupAgg})::float8 as v
-      from per_series p join sel on sel.id = p.series_id
-      group by sel.g, p.b
+      select p.g::jsonb as g, p.b::float8 as b, (${groupAgg})::float8 as v
+      from per_series p
+      group by p.g, p.b
     ) q on true`);
 
   const groups = rows[0]?.groups ?? 0;
