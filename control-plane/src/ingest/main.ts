@@ -29,7 +29,9 @@ async function main(): Promise<void> {
   await migrateDb(db);
   const nc = await connectNats(env.NATS_URL, "probepilot-ingester", log);
   await ensureJetStream(nc);
-  const ingester = createTelemetryIngester({ nc, sql: db.sql, log, metrics: createIngestMetrics(registry, deadLetters), maxAgeMs: retentionOf(env).rawMs });
+  // Its own single connection for the writes (see server.ts); the pool serves migrations and /healthz.
+  const ingestDb = connectDb(env.DATABASE_URL, { max: 1 });
+  const ingester = createTelemetryIngester({ nc, sql: ingestDb.sql, log, metrics: createIngestMetrics(registry, deadLetters), maxAgeMs: retentionOf(env).rawMs });
   ingester.start();
 
   const app = new Hono().route("/", opsRoutes(dependencyHealth(db.db, nc), registry));
@@ -44,6 +46,7 @@ async function main(): Promise<void> {
     log.info({ signal }, "stopping: finishing the batch in flight");
     server.close();
     await ingester.stop();
+    await ingestDb.close();
     await closeNats(nc);
     await db.close();
     process.exit(0);

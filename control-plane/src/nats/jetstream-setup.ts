@@ -39,7 +39,9 @@ export async function ensureJetStream(nc: NatsConnection): Promise<JetStreamMana
     ack_policy: AckPolicy.Explicit,
     // A batch unacked this long (its ingester died) goes to another ingester.
     ack_wait: nanos(30_000),
-    max_ack_pending: 50_000,
+    // Bounds what the ingesters hold unacked (memory, and batches that would outwait
+    // ack_wait): 50,000 let one ingester buffer 96% of a 4M-sample burst (bench:ingest).
+    max_ack_pending: 8_000,
   });
   await ensureConsumer(jsm, STATUS_STREAM, {
     durable_name: STATUS_CONSUMER,
