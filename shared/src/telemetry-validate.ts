@@ -25,6 +25,10 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const str = (v: unknown, path: string, min = 0): string => (typeof v === "string" && v.length >= min ? v : fail(path, min > 0 ? "expected a non-empty string" : "expected a string"));
 const int = (v: unknown, path: string): number => (typeof v === "number" && Number.isInteger(v) && v >= 0 ? v : fail(path, "expected a non-negative integer"));
 const finite = (v: unknown, path: string): number => (typeof v === "number" && Number.isFinite(v) ? v : fail(path, "expected a finite number"));
+const obj = (v: unknown, path: string): Record<string, unknown> => (isObject(v) ? v : fail(path, "expected an object"));
+const unit = (v: unknown, path: string): void => {
+  if (v !== undefined && (typeof v !== "string" || v.length > 32)) fail(path, "expected a string of at most 32 characters");
+};
 const arr = (v: unknown, path: string): unknown[] => (v === undefined ? [] : Array.isArray(v) ? v : fail(path, "expected an array"));
 /** Label keys repeat across every batch: remember the valid ones (bounded) instead of re-checking. */
 const validKeys = new Set<string>();
@@ -67,11 +71,10 @@ export function validateTelemetryBatch(raw: unknown, window: TimeWindow): Teleme
     for (let i = 0; i < series.length; i++) {
       const s = series[i];
       const p = `series.${i}`;
-      if (!isObject(s)) fail(p, "expected an object");
-      const o = s as Record<string, unknown>;
+      const o = obj(s, p);
       if (typeof o.metric !== "string" || !METRIC_NAME.test(o.metric)) fail(`${p}.metric`, "metric names follow Prometheus rules: [a-zA-Z_:][a-zA-Z0-9_:]*");
       if (o.kind !== "gauge" && o.kind !== "counter") fail(`${p}.kind`, 'expected "gauge" or "counter"');
-      if (o.unit !== undefined && (typeof o.unit !== "string" || o.unit.length > 32)) fail(`${p}.unit`, "expected a string of at most 32 characters");
+      unit(o.unit, `${p}.unit`);
       labels(o.labels, `${p}.labels`);
       const points = o.points;
       if (!Array.isArray(points) || points.length === 0) fail(`${p}.points`, "expected a non-empty array of [unixMillis, value]");
@@ -87,10 +90,9 @@ export function validateTelemetryBatch(raw: unknown, window: TimeWindow): Teleme
     for (let i = 0; i < histograms.length; i++) {
       const h = histograms[i];
       const p = `histograms.${i}`;
-      if (!isObject(h)) fail(p, "expected an object");
-      const o = h as Record<string, unknown>;
+      const o = obj(h, p);
       str(o.metric, `${p}.metric`, 1);
-      if (o.unit !== undefined && (typeof o.unit !== "string" || o.unit.length > 32)) fail(`${p}.unit`, "expected a string of at most 32 characters");
+      unit(o.unit, `${p}.unit`);
       labels(o.labels, `${p}.labels`);
       at(o.at, `${p}.at`);
       const buckets = arr(o.buckets, `${p}.buckets`);
@@ -103,12 +105,10 @@ export function validateTelemetryBatch(raw: unknown, window: TimeWindow): Teleme
     for (let i = 0; i < events.length; i++) {
       const e = events[i];
       const p = `events.${i}`;
-      if (!isObject(e)) fail(p, "expected an object");
-      const o = e as Record<string, unknown>;
+      const o = obj(e, p);
       str(o.name, `${p}.name`, 1);
       at(o.at, `${p}.at`);
-      if (!isObject(o.attrs)) fail(`${p}.attrs`, "expected an object");
-      for (const [k, v] of Object.entries(o.attrs as Record<string, unknown>)) {
+      for (const [k, v] of Object.entries(obj(o.attrs, `${p}.attrs`))) {
         if (!(v === null || typeof v === "string" || typeof v === "boolean" || (typeof v === "number" && Number.isFinite(v)))) fail(`${p}.attrs.${k}`, "expected a string, finite number, boolean or null");
       }
     }
@@ -116,8 +116,7 @@ export function validateTelemetryBatch(raw: unknown, window: TimeWindow): Teleme
     for (let i = 0; i < profiles.length; i++) {
       const pr = profiles[i];
       const p = `profiles.${i}`;
-      if (!isObject(pr)) fail(p, "expected an object");
-      const o = pr as Record<string, unknown>;
+      const o = obj(pr, p);
       at(o.at, `${p}.at`);
       int(o.pid, `${p}.pid`);
       str(o.comm, `${p}.comm`);
