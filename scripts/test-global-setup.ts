@@ -1,8 +1,8 @@
 import { mkdtemp, rm, chmod } from "node:fs/promises";
-import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { startEmbeddedPostgres } from "../control-plane/src/stack/embedded-postgres.ts";
+import { canConnect, freePort } from "../control-plane/src/stack/tcp.ts";
 
 /**
  * Integration suites create their databases on `DATABASE_URL`. When it is unset
@@ -12,7 +12,7 @@ import { startEmbeddedPostgres } from "../control-plane/src/stack/embedded-postg
  */
 export default async function setup(): Promise<(() => Promise<void>) | void> {
   const forced = process.env.PP_TEST_EMBEDDED_POSTGRES === "1";
-  if (!forced && (process.env.DATABASE_URL || (await listening(5432)))) return;
+  if (!forced && (process.env.DATABASE_URL || (await canConnect(5432)))) return;
   const dir = await mkdtemp(path.join(tmpdir(), "pp-test-pg-"));
   await chmod(dir, 0o755); // as root, Postgres runs as the postgres user and must reach its data
   const port = await freePort();
@@ -23,23 +23,4 @@ export default async function setup(): Promise<(() => Promise<void>) | void> {
     await pg.stop();
     await rm(dir, { recursive: true, force: true });
   };
-}
-
-function listening(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
-    socket.once("error", () => resolve(false));
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }

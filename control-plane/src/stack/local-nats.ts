@@ -1,6 +1,6 @@
 import { spawn } from "node:child_process";
 import { mkdir, open } from "node:fs/promises";
-import net from "node:net";
+import { canConnect } from "./tcp.ts";
 
 export type LocalNats = { url: string; stop: () => Promise<void>; kill: () => void };
 
@@ -41,12 +41,4 @@ export async function startLocalNats(opts: { port: number; storeDir: string; log
     },
     kill: () => void child.kill("SIGKILL"),
   };
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, "127.0.0.1");
-    socket.once("connect", () => (socket.destroy(), resolve(true)));
-    socket.once("error", () => resolve(false));
-  });
 }
