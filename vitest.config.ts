@@ -1,9 +1,11 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * Two projects: `unit` (pure, fast) and `integration` (`*.integration.test.ts`:
+ * Three projects: `unit` (pure, fast), `integration` (`*.integration.test.ts`:
  * real Postgres with a fresh database per suite, a real `nats-server -js` per
- * suite, real processes). `npm test` runs both.
+ * suite, real processes) and `kernel` (`*.kernel.test.ts`: eBPF probes loaded
+ * into the running kernel, as root, one file at a time so that one test's
+ * generated load does not show up in another's measurements). `npm test` runs all three.
  */
 export default defineConfig({
   test: {
@@ -14,7 +16,7 @@ export default defineConfig({
           name: "unit",
           sequence: { groupOrder: 0 },
           include: ["{shared,control-plane,agent,web}/test/**/*.test.ts"],
-          exclude: ["**/*.integration.test.ts", "**/node_modules/**"],
+          exclude: ["**/*.integration.test.ts", "**/*.kernel.test.ts", "**/node_modules/**"],
         },
       },
       {
@@ -29,6 +31,18 @@ export default defineConfig({
           // 2 cores: suites each start their own nats-server and database; keep it to two at a time.
           maxWorkers: 2,
           fileParallelism: true,
+        },
+      },
+      {
+        test: {
+          name: "kernel",
+          globalSetup: ["./scripts/test-global-setup.ts", "./scripts/kernel-test-setup.ts"],
+          sequence: { groupOrder: 2 },
+          include: ["{agent,control-plane}/test/**/*.kernel.test.ts"],
+          testTimeout: 60_000,
+          hookTimeout: 60_000,
+          maxWorkers: 1,
+          fileParallelism: false,
         },
       },
     ],

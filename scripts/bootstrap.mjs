@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // `npm start` / `npm test` entry point. Works where only Node.js and npm exist:
-// brings the pinned pnpm, installs the workspace, installs the system packages
-// the command needs (as root, with apt-get), then hands over to pnpm.
+// brings the pinned pnpm, installs the system packages the command needs (as root,
+// with apt-get), builds the eBPF probes (make -C bpf), installs the workspace, then
+// hands over to pnpm.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
 
@@ -37,11 +39,31 @@ if (has("pnpm") !== pinned) {
   if (has("pnpm") !== pinned) fail(`pnpm ${pinned} is still not on PATH after installing it; check npm's global bin directory (npm prefix -g)`);
 }
 
-// 2. System packages: nats-server (for the local stack and the tests' own servers).
-const systemNeeds = [{ bin: "nats-server", pkg: "nats-server", args: ["--version"], when: ["start", "test"] }];
-const missing = systemNeeds.filter((n) => n.when.includes(command) && !has(n.bin, n.args));
+// 2. System packages: nats-server (for the local stack and the tests' own servers), and
+// what the eBPF probes need: the toolchain that builds them (clang, llvm-strip, bpftool,
+// libbpf/libelf/zlib headers, make, gcc) and the tools the network probes and their tests
+// run (nft, ip, nstat). Checked by binary or header, installed with one apt-get run.
+// bpftool, nft, ip and nstat live in /usr/sbin, which a non-root PATH may lack.
+const sbinDirs = ["/usr/local/sbin", "/usr/sbin", "/sbin"];
+const hasBin = (bin, args) => has(bin, args) !== null || sbinDirs.some((dir) => has(path.join(dir, bin), args) !== null);
+const systemNeeds = [
+  { bin: "nats-server", pkg: "nats-server", args: ["--version"], when: ["start", "test"] },
+  { bin: "clang", pkg: "clang", args: ["--version"], when: ["start", "test"] },
+  { bin: "llvm-strip", pkg: "llvm", args: ["--version"], when: ["start", "test"] },
+  { bin: "bpftool", pkg: "bpftool", args: ["version"], when: ["start", "test"] },
+  { file: "/usr/include/bpf/libbpf.h", pkg: "libbpf-dev", when: ["start", "test"] },
+  { file: "/usr/include/libelf.h", pkg: "libelf-dev", when: ["start", "test"] },
+  { file: "/usr/include/zlib.h", pkg: "zlib1g-dev", when: ["start", "test"] },
+  { bin: "make", pkg: "make", args: ["--version"], when: ["start", "test"] },
+  { bin: "gcc", pkg: "gcc", args: ["--version"], when: ["start", "test"] },
+  { bin: "nft", pkg: "nftables", args: ["--version"], when: ["start", "test"] },
+  { bin: "ip", pkg: "iproute2", args: ["-V"], when: ["start", "test"] },
+  { bin: "nstat", pkg: "iproute2", args: ["-V"], when: ["start", "test"] },
+];
+const present = (n) => (n.file ? existsSync(n.file) : hasBin(n.bin, n.args));
+const missing = systemNeeds.filter((n) => n.when.includes(command) && !present(n));
 const natsNeeded = command === "test" || !process.env.NATS_URL;
-const toInstall = missing.filter((n) => n.bin !== "nats-server" || natsNeeded).map((n) => n.pkg);
+const toInstall = [...new Set(missing.filter((n) => n.bin !== "nats-server" || natsNeeded).map((n) => n.pkg))];
 if (toInstall.length > 0) {
   if (process.getuid?.() !== 0 || !has("apt-get", ["--version"])) fail(`missing system packages: ${toInstall.join(", ")}; install them (e.g. sudo apt-get install ${toInstall.join(" ")})`);
   say(`installing system packages: ${toInstall.join(", ")} (apt-get)…`);
@@ -49,11 +71,20 @@ if (toInstall.length > 0) {
   run("apt-get", ["install", "-y", "-qq", "--no-install-recommends", ...toInstall], { env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
 }
 
-// 3. Workspace dependencies, exactly as locked.
+// 3. The eBPF probes, their loader and test programs (bpf/build/; incremental, so
+// quick when nothing changed). Needs a kernel with BTF: build/vmlinux.h comes from it.
+if (command === "start" || command === "test") {
+  say("building eBPF probes (make -C bpf)…");
+  const jobs = String(Math.max(1, Math.min(availableParallelism(), 8)));
+  const r = spawnSync("make", ["-C", "bpf", "--no-print-directory", "-j", jobs], { stdio: "inherit", cwd: root });
+  if (r.status !== 0) fail(`building the eBPF probes failed (\`make -C bpf\` exit ${r.status ?? r.signal}); the compiler's output is above. Rebuild by hand with \`make -C bpf V=1\``);
+}
+
+// 4. Workspace dependencies, exactly as locked.
 say("installing dependencies (pnpm install --frozen-lockfile)…");
 run("pnpm", ["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only"]);
 
-// 4. Hand over. The stack is one Node process with tsx's loader (no pnpm or tsx CLI
+// 5. Hand over. The stack is one Node process with tsx's loader (no pnpm or tsx CLI
 // in between to relay or swallow signals).
 const [bin, args] =
   command === "start" ? [process.execPath, ["--import", "tsx", "control-plane/src/stack/main.ts"]]

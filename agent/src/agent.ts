@@ -8,7 +8,6 @@ import {
   type AgentHello,
   type AgentTelemetryStatus,
   type Labels,
-  type MetricSeries,
   type ProbeKind,
   type ProbeStatus,
 } from "@probepilot/shared";
@@ -20,7 +19,8 @@ import { AgentConfigWatch } from "./bus/config-watch.ts";
 import { PolicyWatch } from "./bus/policy-watch.ts";
 import { StatusReporter, type StatusState } from "./bus/status-reporter.ts";
 import { openTelemetryPublisher, type TelemetryPublisher, type TelemetryStats } from "./telemetry/telemetry-publisher.ts";
-import { PROBE_FACTORIES, unsupportedReason } from "./probes/catalog.ts";
+import { ProbeCatalog } from "./probes/catalog.ts";
+import { DEFAULT_BPF_DIR } from "./probes/bpf/bpf-catalog.ts";
 import { ProbeSupervisor, type ProbeAssignment } from "./probes/probe-supervisor.ts";
 
 export type AgentOptions = {
@@ -35,6 +35,8 @@ export type AgentOptions = {
   metrics: AgentMetrics;
   /** Bound on the telemetry spool under `<dataDir>/spool` (default 512 MiB). */
   spoolMaxBytes?: number;
+  /** `ppbpf` and the probe objects (default: this checkout's bpf/build). */
+  bpfDir?: string;
 };
 
 /** Version string of probes that run by default, outside any rollout. */
@@ -61,7 +63,11 @@ export class Agent {
   private readonly abort = new AbortController();
   private started = false;
 
-  constructor(private readonly opts: AgentOptions) {}
+  private readonly catalog: ProbeCatalog;
+
+  constructor(private readonly opts: AgentOptions) {
+    this.catalog = new ProbeCatalog({ bpfDir: opts.bpfDir ?? DEFAULT_BPF_DIR, capabilities: opts.hello.capabilities });
+  }
 
   get agentId(): string | undefined {
     return this.identity?.agentId;
@@ -221,7 +227,7 @@ export class Agent {
     for (const [kind, want] of desired) {
       if (this.supervisors.has(kind)) continue;
       const base = { kind, version: want.version, ...(want.policyId ? { policyId: want.policyId } : {}), since: Date.now() };
-      const reason = unsupportedReason(kind);
+      const reason = await this.catalog.unsupportedReason(kind);
       if (reason) {
         this.unsupported.set(kind, { ...base, state: "unsupported", reason });
         continue;
@@ -232,19 +238,22 @@ export class Agent {
         this.unsupported.set(kind, { ...base, state: "failed", error: `invalid parameters for ${kind}: ${describeZodError(params.error)}` });
         continue;
       }
+      const log = this.opts.log.child({ probe: kind });
       const supervisor = new ProbeSupervisor(
         want,
-        PROBE_FACTORIES[kind]!,
+        this.catalog.factory(kind),
         {
-          emitSeries: (series: MetricSeries[]) => void this.publisher?.publishSeries(kind, want.version, series),
+          emit: (content) => void this.publisher?.publish(kind, want.version, content),
           reportError: (err: Error) => {
             this.opts.metrics.probeErrors.inc({ probe: kind });
-            this.opts.log.warn({ probe: kind, err: err.message }, "probe error");
+            log.warn({ err: err.message }, "probe error");
           },
+          onCost: (cost) => this.opts.metrics.recordProbeCost(kind, cost),
+          log,
         },
         () => this.reporter?.changed(),
         () => this.opts.metrics.probeRestarts.inc({ probe: kind }),
-        this.opts.log.child({ probe: kind }),
+        log,
       );
       this.supervisors.set(kind, supervisor);
       await supervisor.start();

@@ -1,14 +1,14 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { z } from "zod";
-import { ProbeKindSchema, describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
+import { DEFAULT_PROBE_KINDS, ProbeKindSchema, describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
 import { DEFAULT_SPOOL_MAX_BYTES } from "./telemetry/spool.ts";
 
 /** One `--default-probes` entry: a known probe kind, or an error naming the bad one and the valid ones. */
 const DefaultProbeSchema = z.string().transform((value, ctx) => {
   const kind = ProbeKindSchema.safeParse(value);
   if (kind.success) return kind.data;
-  ctx.addIssue({ code: "custom", message: `unknown probe kind "${value}"; expected one of ${ProbeKindSchema.options.join(", ")} (or "none" alone for no probes)` });
+  ctx.addIssue({ code: "custom", message: `unknown probe kind "${value}"; expected one of ${ProbeKindSchema.options.join(", ")}, "defaults" (${DEFAULT_PROBE_KINDS.join(", ")}), or "none" alone for no probes` });
   return z.NEVER;
 });
 
@@ -35,10 +35,12 @@ export const AgentEnvSchema = z.object({
   heartbeatSec: z.number().positive().max(3600),
   /** `host:port` for /healthz and /metrics, or null to serve neither. */
   httpAddr: z.string().regex(/^[^:]+:\d+$/, "expected host:port, e.g. 127.0.0.1:7071, or \"off\"").nullable(),
-  /** Probes every agent runs whatever the policies say (the procfs baseline). */
-  defaultProbes: z.array(DefaultProbeSchema),
+  /** Probes every agent runs whatever the policies say (a policy for the same kind overrides its parameters). */
+  defaultProbes: z.array(DefaultProbeSchema).transform((kinds) => [...new Set(kinds)]),
   logLevel: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]),
   /** Bound on the telemetry spool's disk use; past it the oldest spooled batches are dropped (and counted). */
+  /** Where `ppbpf` and `probes/<kind>.bpf.o` are (null: this checkout's bpf/build). */
+  bpfDir: z.string().min(1).nullable(),
   spoolMaxBytes: z
     .number({ error: "expected a byte count such as 536870912, 512MiB or 2GiB" })
     .int("expected a whole number of bytes")
@@ -54,7 +56,9 @@ export const AGENT_USAGE = `usage: probepilot-agent [options]
   --label k=v           extra label, repeatable               (PROBEPILOT_AGENT_LABELS, comma-separated k=v list)
   --heartbeat SECONDS   heartbeat interval                    (PROBEPILOT_HEARTBEAT_SEC, default 10)
   --http HOST:PORT|off  /healthz and /metrics                 (PROBEPILOT_AGENT_HTTP, default 127.0.0.1:7071)
-  --default-probes LIST probes run without a policy           (PROBEPILOT_DEFAULT_PROBES, default host; "none" for none)
+  --default-probes LIST probes run without a policy           (PROBEPILOT_DEFAULT_PROBES, default "defaults": host and the
+                        cheap eBPF probes; e.g. "defaults,file_open", "host", "none")
+  --bpf-dir DIR         ppbpf and the probe objects           (PROBEPILOT_BPF_DIR, default <checkout>/bpf/build)
   --log-level LEVEL     trace|debug|info|warn|error|silent    (PROBEPILOT_LOG_LEVEL, default info)
   --spool-max-bytes N   telemetry spool bound, e.g. 512MiB    (PROBEPILOT_SPOOL_MAX_BYTES, default 512MiB)
   -h, --help            this text
@@ -74,6 +78,7 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
       "default-probes": { type: "string" },
       "log-level": { type: "string" },
       "spool-max-bytes": { type: "string" },
+      "bpf-dir": { type: "string" },
     },
     strict: true,
     allowPositionals: false,
@@ -85,7 +90,7 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
     labels[key] = value;
   }
   const http = values.http ?? env.PROBEPILOT_AGENT_HTTP ?? "127.0.0.1:7071";
-  const defaultProbes = values["default-probes"] ?? env.PROBEPILOT_DEFAULT_PROBES ?? "host";
+  const defaultProbes = values["default-probes"] ?? env.PROBEPILOT_DEFAULT_PROBES ?? "defaults";
   const candidate = {
     natsUrl: values.nats ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
     enrollToken: values["enroll-token"] ?? env.PROBEPILOT_ENROLL_TOKEN,
@@ -93,8 +98,9 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
     labels,
     heartbeatSec: Number(values.heartbeat ?? env.PROBEPILOT_HEARTBEAT_SEC ?? 10),
     httpAddr: http === "off" ? null : http,
-    defaultProbes: defaultProbes === "none" ? [] : defaultProbes.split(",").map((s) => s.trim()).filter(Boolean),
+    defaultProbes: defaultProbes === "none" ? [] : defaultProbes.split(",").map((s) => s.trim()).filter(Boolean).flatMap((s) => (s === "defaults" ? DEFAULT_PROBE_KINDS : [s])),
     logLevel: values["log-level"] ?? env.PROBEPILOT_LOG_LEVEL ?? "info",
+    bpfDir: values["bpf-dir"] ?? env.PROBEPILOT_BPF_DIR ?? null,
     spoolMaxBytes: parseByteSize(values["spool-max-bytes"] ?? env.PROBEPILOT_SPOOL_MAX_BYTES ?? String(DEFAULT_SPOOL_MAX_BYTES)),
   };
   const parsed = AgentEnvSchema.safeParse(candidate);

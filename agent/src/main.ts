@@ -1,5 +1,6 @@
 import { connect } from "nats";
 import { buildHello } from "./host/hello.ts";
+import { ensureTracefs } from "./host/tracefs.ts";
 import { AGENT_USAGE, parseAgentEnv } from "./env.ts";
 import { createAgentLogger } from "./logger.ts";
 import { createAgentMetrics } from "./metrics.ts";
@@ -24,13 +25,17 @@ async function main(argv: string[]): Promise<number> {
   const log = createAgentLogger(env.logLevel);
   const metrics = createAgentMetrics();
 
+  // Classic tracepoints need tracefs: mount it where libbpf looks when the host has not.
+  const tracefs = await ensureTracefs();
+  if (tracefs.mounted) log.info({ path: tracefs.path }, "mounted tracefs");
+  else if (tracefs.error) log.warn({ err: tracefs.error }, "tracefs is not mounted and could not be: tracepoint probes will report unsupported");
   const hello = await buildHello(env.labels);
   log.info({ hostname: hello.hostname, os: hello.os, kernel: hello.kernel, arch: hello.arch, capabilities: hello.capabilities, labels: env.labels }, "host detected");
 
   // Connect and stay connected: the agent outlives NATS outages.
   const nc = await connect({ servers: env.natsUrl.split(","), name: `probepilot-agent@${hello.hostname}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true });
   metrics.natsConnected.set(1);
-  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes: env.defaultProbes, spoolMaxBytes: env.spoolMaxBytes, log, metrics });
+  const agent = new Agent({ nc, hello: hello, dataDir: env.dataDir, enrollToken: env.enrollToken, heartbeatSec: env.heartbeatSec, defaultProbes: env.defaultProbes, spoolMaxBytes: env.spoolMaxBytes, ...(env.bpfDir ? { bpfDir: env.bpfDir } : {}), log, metrics });
   let natsUp = true;
   void (async () => {
     for await (const s of nc.status()) {

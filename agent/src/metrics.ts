@@ -1,9 +1,18 @@
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import type { ProbeCost } from "@probepilot/shared";
 
 /** The agent's own Prometheus metrics (served on /metrics). */
 export function createAgentMetrics() {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "probepilot_agent_" });
+  const probe = ["probe"] as const;
+  const cost = {
+    kernelSeconds: new Gauge({ name: "probepilot_agent_probe_kernel_seconds", help: "Run time of each eBPF probe's BPF programs since it was loaded (BPF run-time statistics)", labelNames: probe, registers: [registry] }),
+    kernelRuns: new Gauge({ name: "probepilot_agent_probe_kernel_runs", help: "Times each eBPF probe's BPF programs ran since it was loaded", labelNames: probe, registers: [registry] }),
+    kernelCpu: new Gauge({ name: "probepilot_agent_probe_kernel_cpu_percent", help: "CPU each eBPF probe's BPF programs took over its last interval, in % of one core", labelNames: probe, registers: [registry] }),
+    loaderCpu: new Gauge({ name: "probepilot_agent_probe_loader_cpu_percent", help: "CPU each eBPF probe's ppbpf loader used over its last interval, in % of one core", labelNames: probe, registers: [registry] }),
+    loaderRss: new Gauge({ name: "probepilot_agent_probe_loader_rss_bytes", help: "Resident memory of each eBPF probe's ppbpf loader", labelNames: probe, registers: [registry] }),
+  };
   return {
     registry,
     telemetryBatches: new Counter({
@@ -23,6 +32,18 @@ export function createAgentMetrics() {
     probeErrors: new Counter({ name: "probepilot_agent_probe_errors_total", help: "Non-fatal probe errors (for example one unreadable procfs file)", labelNames: ["probe"] as const, registers: [registry] }),
     reconciles: new Counter({ name: "probepilot_agent_reconciles_total", help: "Reconcile passes", registers: [registry] }),
     natsConnected: new Gauge({ name: "probepilot_agent_nats_connected", help: "1 while the NATS connection is up", registers: [registry] }),
+    /** Publish one eBPF probe's latest cost measurement, or (null) forget it when the probe stops. */
+    recordProbeCost(kind: string, measured: ProbeCost | null): void {
+      if (!measured) {
+        for (const gauge of Object.values(cost)) gauge.remove({ probe: kind });
+        return;
+      }
+      cost.kernelSeconds.set({ probe: kind }, measured.kernelTimeNs / 1e9);
+      cost.kernelRuns.set({ probe: kind }, measured.kernelRunCount);
+      cost.kernelCpu.set({ probe: kind }, measured.kernelCpuPercent);
+      cost.loaderCpu.set({ probe: kind }, measured.loaderCpuPercent);
+      cost.loaderRss.set({ probe: kind }, measured.loaderRssBytes);
+    },
   };
 }
 export type AgentMetrics = ReturnType<typeof createAgentMetrics>;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { DEFAULT_PROBE_KINDS } from "@probepilot/shared";
 import { parseAgentEnv } from "../src/env.ts";
 
 describe("agent configuration", () => {
   it("has working defaults", () => {
     const env = parseAgentEnv([], {});
-    expect(env).toMatchObject({ natsUrl: "nats://127.0.0.1:4222", dataDir: "/var/lib/probepilot-agent", heartbeatSec: 10, httpAddr: "127.0.0.1:7071", defaultProbes: ["host"], labels: {} });
+    expect(env).toMatchObject({ natsUrl: "nats://127.0.0.1:4222", dataDir: "/var/lib/probepilot-agent", heartbeatSec: 10, httpAddr: "127.0.0.1:7071", defaultProbes: [...DEFAULT_PROBE_KINDS], labels: {}, bpfDir: null });
     expect(env.enrollToken).toBeUndefined();
   });
 
@@ -30,6 +31,17 @@ describe("agent configuration", () => {
     expect(parseAgentEnv([], { PROBEPILOT_DEFAULT_PROBES: "oom_kills" }).defaultProbes).toEqual(["oom_kills"]);
   });
 
+  it("\"defaults\" in --default-probes stands for the default set, and can be extended", () => {
+    const kinds = parseAgentEnv(["--default-probes", "defaults,file_open,host"], {}).defaultProbes;
+    expect(kinds).toEqual([...DEFAULT_PROBE_KINDS, "file_open"]);
+    expect(kinds).not.toContain("syscall_counts");
+  });
+
+  it("--bpf-dir over PROBEPILOT_BPF_DIR", () => {
+    expect(parseAgentEnv(["--bpf-dir", "/opt/pp/bpf"], { PROBEPILOT_BPF_DIR: "/x" }).bpfDir).toBe("/opt/pp/bpf");
+    expect(parseAgentEnv([], { PROBEPILOT_BPF_DIR: "/x" }).bpfDir).toBe("/x");
+  });
+
   it("--spool-max-bytes takes bytes or a binary unit, defaults to 512MiB, flag over environment", () => {
     expect(parseAgentEnv([], {}).spoolMaxBytes).toBe(512 * 1024 ** 2);
     expect(parseAgentEnv(["--spool-max-bytes", "8388608"], {}).spoolMaxBytes).toBe(8 * 1024 ** 2);
@@ -41,7 +53,7 @@ describe("agent configuration", () => {
   it("rejects an unknown default probe kind, naming it and listing the valid ones", () => {
     const parse = () => parseAgentEnv(["--default-probes", "host,tcp_flow"], {});
     expect(parse).toThrow(/defaultProbes\.1: unknown probe kind "tcp_flow"; expected one of host, tcp_flows, tcp_connect_latency,/);
-    expect(parse).toThrow(/syscall_counts \(or "none" alone for no probes\)/);
+    expect(parse).toThrow(/syscall_counts, "defaults" \(host, tcp_flows, .*\), or "none" alone for no probes/);
     expect(() => parseAgentEnv([], { PROBEPILOT_DEFAULT_PROBES: "none,host" })).toThrow(/unknown probe kind "none"/);
   });
 

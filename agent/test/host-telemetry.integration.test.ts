@@ -32,7 +32,7 @@ beforeAll(async () => {
   dir = await tempDir("pp-host-telemetry-");
   ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
   const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "host telemetry" })).token;
-  child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dir.dir, "--enroll-token", enrollToken, "--http", "off", "--heartbeat", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--default-probes", "host", "--data-dir", dir.dir, "--enroll-token", enrollToken, "--http", "off", "--heartbeat", "1"], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
   const identity = await waitFor(async () => (await loadIdentity(dir.dir)) ?? undefined, { what: "agent identity on disk", timeoutMs: 20_000, debug: () => output });

@@ -2,10 +2,12 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
 import type { KV, NatsConnection } from "nats";
-import { policyBucket, waveHash, type Policy, type ProbeStatus } from "@probepilot/shared";
+import { policyBucket, waveHash, type Policy, type ProbeStatus, type AgentHello } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { waitFor } from "./support/wait-for.ts";
 import { StatusTap, TelemetryTap, connectLikeAgent, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
+
+const withoutBtf = (hello: AgentHello): AgentHello => ({ ...hello, capabilities: { ...hello.capabilities, btf: false } });
 
 /**
  * The agent's policy watch and local reconcile, against a real control plane and
@@ -30,7 +32,8 @@ beforeAll(async () => {
   ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
   status = new StatusTap(ops);
   const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "policy reconcile" })).token;
-  const hello = await realHello(SUITE_LABEL);
+  // This suite is about policies, not eBPF: the agent says its host has no BTF, so eBPF kinds are unsupported here.
+  const hello = withoutBtf(await realHello(SUITE_LABEL));
   hostArch = hello.hostLabels["probepilot.io/arch"]!;
   a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello, enrollToken });
   kv = await ops.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
@@ -192,11 +195,11 @@ describe("policy watch and reconcile", () => {
     }
   });
 
-  it("reports a policy for tcp_flows as unsupported with the reason, never silently ignoring it", async () => {
+  it("reports a policy for tcp_flows on a host without BTF as unsupported with the reason, never silently ignoring it", async () => {
     const revision = await put(policy("pol_tcp", { kind: "tcp_flows", params: {} }));
     const st = await waitFor(async () => probe("tcp_flows"), { what: "tcp_flows status" });
     expect(st).toMatchObject({ kind: "tcp_flows", state: "unsupported", policyId: "pol_tcp", version: "pol_tcp-v1" });
-    expect(st.reason).toMatch(/tcp_flows.*not available/);
+    expect(st.reason).toMatch(/no BTF.*CO-RE probes cannot be relocated/);
     const report = await reconciled("pol_tcp", revision);
     expect(report.probes).toContainEqual(expect.objectContaining({ kind: "tcp_flows", state: "unsupported", reason: st.reason }));
 
@@ -332,7 +335,7 @@ describe("policy watch and reconcile", () => {
     const revision = await put(policy("pol_replay"));
     await kv.delete("pol_stale");
     const restartedAt = Date.now();
-    a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello: await realHello(SUITE_LABEL) });
+    a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello: withoutBtf(await realHello(SUITE_LABEL)) });
 
     // start() resolves after the first reconcile over the replayed state.
     expect(a.agent.probeStatuses()).toEqual([expect.objectContaining({ kind: "host", policyId: "pol_replay", state: "running" })]);

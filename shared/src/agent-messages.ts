@@ -81,6 +81,24 @@ export const EnrollReplySchema = z.discriminatedUnion("ok", [
 ]);
 export type EnrollReply = z.infer<typeof EnrollReplySchema>;
 
+/**
+ * What an eBPF probe costs its host (brief: "every probe reports its own cost"):
+ * kernel time from BPF program statistics, and its loader process's CPU and memory.
+ * Percentages are of one core over the last interval.
+ */
+export const ProbeCostSchema = z.object({
+  /** Run time of the probe's BPF programs since load (cumulative). */
+  kernelTimeNs: z.number().nonnegative(),
+  /** Times the probe's BPF programs ran since load (cumulative). */
+  kernelRunCount: z.number().int().nonnegative(),
+  kernelCpuPercent: z.number().nonnegative(),
+  loaderCpuPercent: z.number().nonnegative(),
+  loaderRssBytes: z.number().int().nonnegative(),
+  /** When this was measured (unix ms). */
+  at: z.number().int().nonnegative(),
+});
+export type ProbeCost = z.infer<typeof ProbeCostSchema>;
+
 /** One probe's state on one agent. */
 export const ProbeStatusSchema = z.object({
   kind: ProbeKindSchema,
@@ -90,6 +108,9 @@ export const ProbeStatusSchema = z.object({
   error: z.string().max(4096).optional(),
   reason: z.string().max(1024).optional(),
   since: z.number().int().nonnegative(),
+  /** Restarts after a failure since the agent started this probe. */
+  restarts: z.number().int().nonnegative().optional(),
+  cost: ProbeCostSchema.optional(),
 });
 export type ProbeStatus = z.infer<typeof ProbeStatusSchema>;
 

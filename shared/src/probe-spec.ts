@@ -2,7 +2,9 @@ import { z } from "zod";
 
 /**
  * The built-in probe catalog (brief, "Probes"). `host` is procfs-based and is the
- * baseline when eBPF is unavailable; the others are CO-RE eBPF programs.
+ * baseline when eBPF is unavailable; the others are CO-RE eBPF programs on
+ * tracepoints and perf events (bpf/probes/<kind>.bpf.c). Their outputs are
+ * documented in docs/probes.md.
  */
 export const PROBE_KINDS = [
   "host",
@@ -21,16 +23,142 @@ export const PROBE_KINDS = [
 export const ProbeKindSchema = z.enum(PROBE_KINDS);
 export type ProbeKind = z.infer<typeof ProbeKindSchema>;
 
-/** Parameters of the `host` probe. The eBPF probes' parameter schemas arrive with them. */
+/**
+ * What an agent runs without any policy: the procfs baseline and the eBPF probes
+ * cheap enough to leave on everywhere. `file_open` and `syscall_counts` sit on
+ * hot paths (every open, every syscall) and are meant for targeted rollouts with
+ * a pid, comm or cgroup filter, so they are opt-in.
+ */
+export const DEFAULT_PROBE_KINDS = [
+  "host",
+  "tcp_flows",
+  "tcp_connect_latency",
+  "tcp_retransmits",
+  "runqueue_latency",
+  "block_io_latency",
+  "cpu_profile",
+  "process_exec",
+  "process_exit",
+  "oom_kills",
+] as const satisfies readonly ProbeKind[];
+
+/** Parameters of the `host` probe. */
 export const HostProbeParamsSchema = z
   .object({ intervalMs: z.number().int().min(100).max(60_000).default(1000) })
   .strict();
 
-const NO_PARAMS = z.object({}).strict();
+/** How often the probe's maps are read and its output sent (one telemetry batch per interval). */
+const intervalMs = (defaultMs: number) => z.number().int().min(100).max(60_000).default(defaultMs);
 
-/** Parameter schema of a kind; kinds without typed parameters yet accept only `{}`. */
-export function probeParamsSchema(kind: ProbeKind): z.ZodType<Record<string, unknown>> {
-  return kind === "host" ? HostProbeParamsSchema : NO_PARAMS;
+/**
+ * The standard task filters every process-attributed probe takes; each one
+ * narrows, and an absent one does not filter. They become rodata knobs set
+ * before load, so a filtered-out task costs the probe an early return.
+ */
+const TaskFilterShape = {
+  /** Only this process id (thread-group id). */
+  pid: z.number().int().min(1).max(4_194_304).optional(),
+  /** Only tasks whose comm (the kernel's 15-byte task name) equals this. */
+  comm: z
+    .string()
+    .min(1)
+    .max(15, "comm is at most 15 bytes (the kernel's TASK_COMM_LEN - 1)")
+    .optional(),
+  /** Only tasks in this cgroup (v2 / unified hierarchy): a path such as `/system.slice/nginx.service`, resolved on the agent. */
+  cgroup: z
+    .string()
+    .regex(/^\/[^\0]*$/, "cgroup is an absolute path in the unified (v2) hierarchy, e.g. /system.slice/nginx.service")
+    .refine((p) => !p.split("/").includes(".."), "cgroup must not contain '..'")
+    .optional(),
+};
+export type TaskFilter = { pid?: number; comm?: string; cgroup?: string };
+
+/** Cap on events one probe sends per second; the excess is counted in `<probe>_events_dropped_total`, not silently lost. */
+const maxEventsPerSec = z.number().int().min(1).max(100_000).default(2000);
+
+export const TcpFlowsParamsSchema = z
+  .object({
+    ...TaskFilterShape,
+    /** Connections shorter than this are not reported (0 = all). */
+    minDurationMs: z.number().min(0).max(86_400_000).default(0),
+    maxEventsPerSec,
+    intervalMs: intervalMs(1000),
+  })
+  .strict();
+
+export const TcpConnectLatencyParamsSchema = z.object({ ...TaskFilterShape, intervalMs: intervalMs(1000) }).strict();
+
+/** Retransmits and resets happen mostly in softirq context, where the current task says nothing: no task filters. */
+export const TcpRetransmitsParamsSchema = z
+  .object({
+    intervalMs: intervalMs(1000),
+    /** Per-peer series beyond this many (the busiest kept) are summed into `peer="other"`. */
+    maxPeers: z.number().int().min(1).max(10_000).default(100),
+  })
+  .strict();
+
+export const RunqueueLatencyParamsSchema = z.object({ ...TaskFilterShape, intervalMs: intervalMs(1000) }).strict();
+
+export const BlockIoLatencyParamsSchema = z.object({ ...TaskFilterShape, intervalMs: intervalMs(1000) }).strict();
+
+export const CpuProfileParamsSchema = z
+  .object({
+    ...TaskFilterShape,
+    /** Samples per second per CPU (cpu-clock perf event). Odd rates avoid lockstep with periodic work. */
+    sampleHz: z.number().int().min(1).max(1000).default(49),
+    /** Each profile covers this window: stacks are aggregated, symbolized and sent once per interval. */
+    intervalMs: intervalMs(10_000),
+  })
+  .strict();
+
+export const ProcessExecParamsSchema = z.object({ ...TaskFilterShape, maxEventsPerSec, intervalMs: intervalMs(1000) }).strict();
+
+export const ProcessExitParamsSchema = z.object({ ...TaskFilterShape, maxEventsPerSec, intervalMs: intervalMs(1000) }).strict();
+
+export const FileOpenParamsSchema = z
+  .object({
+    ...TaskFilterShape,
+    /** Only paths starting with this (as passed to openat, so relative paths are as the caller wrote them). */
+    pathPrefix: z.string().min(1).max(63, "pathPrefix is at most 63 bytes").optional(),
+    /** Only opens that failed (ret < 0). */
+    failedOnly: z.boolean().default(false),
+    maxEventsPerSec,
+    intervalMs: intervalMs(1000),
+  })
+  .strict();
+
+export const OomKillsParamsSchema = z.object({ intervalMs: intervalMs(1000) }).strict();
+
+export const SyscallCountsParamsSchema = z
+  .object({
+    ...TaskFilterShape,
+    /** Series per interval: the busiest (process, syscall) pairs; the rest are summed into `syscall="other"`. */
+    topN: z.number().int().min(1).max(10_000).default(200),
+    intervalMs: intervalMs(1000),
+  })
+  .strict();
+
+const PARAM_SCHEMAS = {
+  host: HostProbeParamsSchema,
+  tcp_flows: TcpFlowsParamsSchema,
+  tcp_connect_latency: TcpConnectLatencyParamsSchema,
+  tcp_retransmits: TcpRetransmitsParamsSchema,
+  runqueue_latency: RunqueueLatencyParamsSchema,
+  block_io_latency: BlockIoLatencyParamsSchema,
+  cpu_profile: CpuProfileParamsSchema,
+  process_exec: ProcessExecParamsSchema,
+  process_exit: ProcessExitParamsSchema,
+  file_open: FileOpenParamsSchema,
+  oom_kills: OomKillsParamsSchema,
+  syscall_counts: SyscallCountsParamsSchema,
+} as const satisfies Record<ProbeKind, z.ZodType>;
+
+/** Parsed parameters of each kind (defaults filled in). */
+export type ProbeParams = { [K in ProbeKind]: z.infer<(typeof PARAM_SCHEMAS)[K]> };
+
+/** Parameter schema of a kind: strict (an unknown key is an error), defaults filled in. */
+export function probeParamsSchema<K extends ProbeKind>(kind: K): (typeof PARAM_SCHEMAS)[K] {
+  return PARAM_SCHEMAS[kind];
 }
 
 /** A probe spec: a built-in kind and its parameters. Versions of a spec are immutable. */

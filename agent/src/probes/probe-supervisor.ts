@@ -7,50 +7,54 @@ export type ProbeAssignment = Omit<DesiredProbe, "policyId" | "revision"> & { po
 
 const MIN_BACKOFF_MS = 1000;
 const MAX_BACKOFF_MS = 60_000;
+/** A probe that ran this long is healthy again: its next failure starts the backoff over. */
+const HEALTHY_AFTER_MS = 60_000;
 
 /**
  * Runs one probe and keeps it running: `applying` while it starts, `running` once
- * started, `failed` with the error when it cannot start, then retried with
- * exponential backoff (1 s doubling to 60 s) until it runs or is stopped.
+ * started, `failed` with the error when it cannot start or dies later (its
+ * loader crashed), then restarted with exponential backoff (1 s doubling to
+ * 60 s) until it runs or is stopped. A crashing probe never takes the agent down.
  */
 export class ProbeSupervisor {
   private runtime: ProbeRuntime | null = null;
   private retry: NodeJS.Timeout | null = null;
   private backoffMs = MIN_BACKOFF_MS;
+  private runningSince = 0;
+  private restarts = 0;
   private stopped = false;
-  status: ProbeStatus;
+  private current: ProbeStatus;
 
   constructor(
     readonly assignment: ProbeAssignment,
     private readonly factory: ProbeFactory,
-    private readonly context: Omit<ProbeContext, "params">,
+    private readonly context: Omit<ProbeContext, "params" | "fail">,
     private readonly onStatus: (status: ProbeStatus) => void,
     private readonly onRestart: () => void,
     private readonly log: Logger,
   ) {
-    this.status = this.statusOf("pending");
+    this.current = this.statusOf("pending");
+  }
+
+  /** The probe's state, with its latest cost measurement while it runs. */
+  get status(): ProbeStatus {
+    const cost = this.current.state === "running" ? this.runtime?.cost : undefined;
+    return cost ? { ...this.current, cost } : this.current;
   }
 
   async start(): Promise<void> {
     this.setStatus("applying");
+    let runtime: ProbeRuntime | null = null;
     try {
-      const runtime = this.factory({ ...this.context, params: this.assignment.params });
+      runtime = this.factory({ ...this.context, params: this.assignment.params, fail: (err) => void this.onFailure(runtime, err) });
       await runtime.start();
       if (this.stopped) return void (await runtime.close());
       this.runtime = runtime;
-      this.backoffMs = MIN_BACKOFF_MS;
+      this.runningSince = Date.now();
       this.setStatus("running");
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      this.log.error({ probe: this.assignment.kind, err: message, retryInMs: this.backoffMs }, "probe failed to start");
-      this.setStatus("failed", { error: message });
-      if (this.stopped) return;
-      this.retry = setTimeout(() => {
-        this.retry = null;
-        this.onRestart();
-        void this.start();
-      }, this.backoffMs);
-      this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+      await runtime?.close().catch(() => {});
+      this.failAndRetry(err as Error, "probe failed to start");
     }
   }
 
@@ -60,16 +64,40 @@ export class ProbeSupervisor {
     const runtime = this.runtime;
     this.runtime = null;
     await runtime?.close();
+    this.context.onCost?.(null);
     this.setStatus("stopped");
+  }
+
+  /** The running probe died: close what is left of it and restart it after the backoff. */
+  private async onFailure(runtime: ProbeRuntime | null, err: Error): Promise<void> {
+    if (this.stopped || !runtime || this.runtime !== runtime) return;
+    this.runtime = null;
+    if (Date.now() - this.runningSince >= HEALTHY_AFTER_MS) this.backoffMs = MIN_BACKOFF_MS;
+    await runtime.close().catch(() => {});
+    this.failAndRetry(err, "probe failed while running");
+  }
+
+  private failAndRetry(err: Error, what: string): void {
+    const message = err.message;
+    this.log.error({ probe: this.assignment.kind, err: message, retryInMs: this.backoffMs }, what);
+    this.setStatus("failed", { error: message.slice(0, 4096) });
+    if (this.stopped) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      this.restarts++;
+      this.onRestart();
+      void this.start();
+    }, this.backoffMs);
+    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
   }
 
   private statusOf(state: ProbeStatus["state"], extra: Partial<ProbeStatus> = {}): ProbeStatus {
     const { kind, version, policyId } = this.assignment;
-    return { kind, version, ...(policyId ? { policyId } : {}), state, since: Date.now(), ...extra };
+    return { kind, version, ...(policyId ? { policyId } : {}), state, since: Date.now(), ...(this.restarts > 0 ? { restarts: this.restarts } : {}), ...extra };
   }
 
   private setStatus(state: ProbeStatus["state"], extra: Partial<ProbeStatus> = {}): void {
-    this.status = this.statusOf(state, extra);
-    this.onStatus(this.status);
+    this.current = this.statusOf(state, extra);
+    this.onStatus(this.current);
   }
 }

@@ -1,6 +1,8 @@
 import path from "node:path";
 import type { JetStreamClient, NatsError } from "nats";
-import { MAX_TELEMETRY_BATCH_BYTES, TELEMETRY_ENVELOPE_VERSION, telemetrySubject, type MetricSeries, type TelemetryBatch } from "@probepilot/shared";
+import { MAX_TELEMETRY_BATCH_BYTES, TELEMETRY_ENVELOPE_VERSION, telemetrySubject, type TelemetryBatch } from "@probepilot/shared";
+import type { TelemetryContent } from "./telemetry-content.ts";
+import { splitToFit } from "./split-content.ts";
 import type { Logger } from "../logger.ts";
 import type { AgentMetrics } from "../metrics.ts";
 import { SequenceStore } from "./sequence-store.ts";
@@ -120,9 +122,15 @@ export class TelemetryPublisher {
     }
   }
 
-  /** Number, encode and send (or spool) one batch. Resolves once the batch is published, spooled or dropped; never rejects. */
-  publishSeries(probe: string, probeVersion: string, series: MetricSeries[]): Promise<void> {
-    const run = this.lane.then(() => this.handle(probe, probeVersion, series));
+  /**
+   * Number, encode and send (or spool) one interval's output: one batch, or
+   * several when it would not fit in one. Resolves once every batch is
+   * published, spooled or dropped; never rejects.
+   */
+  publish(probe: string, probeVersion: string, content: TelemetryContent): Promise<void> {
+    const run = this.lane.then(async () => {
+      for (const piece of splitToFit(content, MAX_TELEMETRY_BATCH_BYTES)) await this.handle(probe, probeVersion, piece);
+    });
     this.lane = run.catch((err) => this.log.error({ probe, err }, "telemetry batch handling failed"));
     return this.lane;
   }
@@ -153,7 +161,7 @@ export class TelemetryPublisher {
     this.syncMetrics();
   }
 
-  private async handle(probe: string, probeVersion: string, series: MetricSeries[]): Promise<void> {
+  private async handle(probe: string, probeVersion: string, content: TelemetryContent): Promise<void> {
     if (this.stopped) {
       this.lose(probe, 0, "telemetry batch emitted after the publisher closed: dropped");
       return;
@@ -173,10 +181,10 @@ export class TelemetryPublisher {
       probeVersion,
       seq,
       sentAt: Date.now(),
-      series,
-      histograms: [],
-      events: [],
-      profiles: [],
+      series: content.series ?? [],
+      histograms: content.histograms ?? [],
+      events: content.events ?? [],
+      profiles: content.profiles ?? [],
     };
     const data = encoder.encode(JSON.stringify(batch));
     if (data.byteLength > MAX_TELEMETRY_BATCH_BYTES) {

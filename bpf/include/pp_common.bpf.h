@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Helpers every probe shares: the standard filters (rodata knobs the loader sets
+ * with --set before load) and log2 histogram updates.
+ *
+ * Standard knobs (every probe declares them by including this header):
+ *   targ_pid     u32       only this process (tgid); 0 = every process
+ *   targ_comm    char[16]  only tasks whose comm equals this; "" = every comm
+ *   targ_cgroup  u64       only tasks in this cgroup v2 id (inode of its directory
+ *                          in the unified hierarchy); 0 = every cgroup
+ */
+#ifndef PP_COMMON_BPF_H
+#define PP_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include "probepilot.h"
+
+const volatile __u32 targ_pid = 0;
+const volatile char targ_comm[PP_COMM_LEN] = {};
+const volatile __u64 targ_cgroup = 0;
+
+static __always_inline bool pp_comm_matches(const char *comm)
+{
+	if (targ_comm[0] == '\0')
+		return true;
+#pragma unroll
+	for (int i = 0; i < PP_COMM_LEN; i++) {
+		if (comm[i] != targ_comm[i])
+			return false;
+		if (comm[i] == '\0')
+			return true;
+	}
+	return true;
+}
+
+/* Whether the current task passes the standard filters. */
+static __always_inline bool pp_current_wanted(void)
+{
+	if (targ_pid && (bpf_get_current_pid_tgid() >> 32) != targ_pid)
+		return false;
+	if (targ_cgroup && bpf_get_current_cgroup_id() != targ_cgroup)
+		return false;
+	if (targ_comm[0] != '\0') {
+		char comm[PP_COMM_LEN];
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!pp_comm_matches(comm))
+			return false;
+	}
+	return true;
+}
+
+/* Whether a task other than the current one passes the pid and comm filters (cgroup is not checked: it is the current task's). */
+static __always_inline bool pp_task_wanted(struct task_struct *task)
+{
+	if (targ_pid && (__u32)BPF_CORE_READ(task, tgid) != targ_pid)
+		return false;
+	if (targ_comm[0] != '\0') {
+		char comm[PP_COMM_LEN];
+		BPF_CORE_READ_STR_INTO(&comm, task, comm);
+		if (!pp_comm_matches(comm))
+			return false;
+	}
+	return true;
+}
+
+static __always_inline __u32 pp_log2(__u64 v)
+{
+	__u32 r = 0;
+#pragma unroll
+	for (int shift = 32; shift > 0; shift >>= 1) {
+		if (v >= (1ULL << shift)) {
+			v >>= shift;
+			r += shift;
+		}
+	}
+	return r;
+}
+
+/* Add one value to a histogram (the caller owns the value pointer: a per-CPU map slot). */
+static __always_inline void pp_hist_add(struct pp_hist *h, __u64 value)
+{
+	__u32 slot = pp_log2(value);
+	if (slot >= PP_HIST_SLOTS)
+		slot = PP_HIST_SLOTS - 1;
+	h->slots[slot]++;
+	h->sum += value;
+	h->count++;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+
+#endif /* PP_COMMON_BPF_H */
