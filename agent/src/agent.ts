@@ -224,6 +224,8 @@ export class Agent {
       }
     }
     this.unsupported.clear();
+    // Probes start concurrently: each eBPF probe's load (verifier, attach) is its loader's own work.
+    const starting: Promise<void>[] = [];
     for (const [kind, want] of desired) {
       if (this.supervisors.has(kind)) continue;
       const base = { kind, version: want.version, ...(want.policyId ? { policyId: want.policyId } : {}), since: Date.now() };
@@ -256,8 +258,9 @@ export class Agent {
         log,
       );
       this.supervisors.set(kind, supervisor);
-      await supervisor.start();
+      starting.push(supervisor.start());
     }
+    await Promise.all(starting);
     this.appliedPolicies = Object.fromEntries(policies.map(([id, p]) => [id, p.revision]));
     this.reporter?.changed();
   }
