@@ -44,11 +44,11 @@ export const DEFAULT_PROBE_KINDS = [
 
 /** Parameters of the `host` probe. */
 export const HostProbeParamsSchema = z
-  .object({ intervalMs: z.number().int().min(100).max(60_000).default(1000) })
+  .object({ intervalMs: z.number().int().min(100).max(60_000).default(1000).describe("How often procfs is read and a batch sent.") })
   .strict();
 
-/** How often the probe's maps are read and its output sent (one telemetry batch per interval). */
-const intervalMs = (defaultMs: number) => z.number().int().min(100).max(60_000).default(defaultMs);
+const intervalMs = (defaultMs: number) =>
+  z.number().int().min(100).max(60_000).default(defaultMs).describe("How often the probe's maps are read and its output sent (one telemetry batch per interval).");
 
 /**
  * The standard task filters every process-attributed probe takes; each one
@@ -56,31 +56,34 @@ const intervalMs = (defaultMs: number) => z.number().int().min(100).max(60_000).
  * before load, so a filtered-out task costs the probe an early return.
  */
 const TaskFilterShape = {
-  /** Only this process id (thread-group id). */
-  pid: z.number().int().min(1).max(4_194_304).optional(),
-  /** Only tasks whose comm (the kernel's 15-byte task name) equals this. */
+  pid: z.number().int().min(1).max(4_194_304).optional().describe("Only this process id (thread-group id)."),
   comm: z
     .string()
     .min(1)
     .max(15, "comm is at most 15 bytes (the kernel's TASK_COMM_LEN - 1)")
-    .optional(),
-  /** Only tasks in this cgroup (v2 / unified hierarchy): a path such as `/system.slice/nginx.service`, resolved on the agent. */
+    .optional()
+    .describe("Only tasks whose comm (the kernel's 15-byte task name) equals this."),
   cgroup: z
     .string()
     .regex(/^\/[^\0]*$/, "cgroup is an absolute path in the unified (v2) hierarchy, e.g. /system.slice/nginx.service")
     .refine((p) => !p.split("/").includes(".."), "cgroup must not contain '..'")
-    .optional(),
+    .optional()
+    .describe("Only tasks in this cgroup (v2 / unified hierarchy), a path such as `/system.slice/nginx.service`, resolved to its id on the agent."),
 };
 export type TaskFilter = { pid?: number; comm?: string; cgroup?: string };
 
-/** Cap on events one probe sends per second; the excess is counted in `<probe>_events_dropped_total`, not silently lost. */
-const maxEventsPerSec = z.number().int().min(1).max(100_000).default(2000);
+const maxEventsPerSec = z
+  .number()
+  .int()
+  .min(1)
+  .max(100_000)
+  .default(2000)
+  .describe("Cap on events sent per second; the excess is counted in `probepilot_probe_events_dropped_total`, not silently lost.");
 
 export const TcpFlowsParamsSchema = z
   .object({
     ...TaskFilterShape,
-    /** Connections shorter than this are not reported (0 = all). */
-    minDurationMs: z.number().min(0).max(86_400_000).default(0),
+    minDurationMs: z.number().min(0).max(86_400_000).default(0).describe("Connections shorter than this are not reported (0 = all)."),
     maxEventsPerSec,
     intervalMs: intervalMs(1000),
   })
@@ -92,8 +95,7 @@ export const TcpConnectLatencyParamsSchema = z.object({ ...TaskFilterShape, inte
 export const TcpRetransmitsParamsSchema = z
   .object({
     intervalMs: intervalMs(1000),
-    /** Per-peer series beyond this many (the busiest kept) are summed into `peer="other"`. */
-    maxPeers: z.number().int().min(1).max(10_000).default(100),
+    maxPeers: z.number().int().min(1).max(10_000).default(100).describe('Per-peer series beyond this many (the busiest kept) are summed into `peer="other"`.'),
   })
   .strict();
 
@@ -104,10 +106,8 @@ export const BlockIoLatencyParamsSchema = z.object({ ...TaskFilterShape, interva
 export const CpuProfileParamsSchema = z
   .object({
     ...TaskFilterShape,
-    /** Samples per second per CPU (cpu-clock perf event). Odd rates avoid lockstep with periodic work. */
-    sampleHz: z.number().int().min(1).max(1000).default(49),
-    /** Each profile covers this window: stacks are aggregated, symbolized and sent once per interval. */
-    intervalMs: intervalMs(10_000),
+    sampleHz: z.number().int().min(1).max(1000).default(49).describe("Samples per second per CPU (cpu-clock perf event). Odd rates avoid lockstep with periodic work."),
+    intervalMs: intervalMs(10_000).describe("Each profile covers this window: stacks are aggregated, symbolized and sent once per interval."),
   })
   .strict();
 
@@ -118,10 +118,8 @@ export const ProcessExitParamsSchema = z.object({ ...TaskFilterShape, maxEventsP
 export const FileOpenParamsSchema = z
   .object({
     ...TaskFilterShape,
-    /** Only paths starting with this (as passed to openat, so relative paths are as the caller wrote them). */
-    pathPrefix: z.string().min(1).max(63, "pathPrefix is at most 63 bytes").optional(),
-    /** Only opens that failed (ret < 0). */
-    failedOnly: z.boolean().default(false),
+    pathPrefix: z.string().min(1).max(63, "pathPrefix is at most 63 bytes").optional().describe("Only paths starting with this (as passed to openat: relative paths as the caller wrote them)."),
+    failedOnly: z.boolean().default(false).describe("Only opens that failed (ret < 0)."),
     maxEventsPerSec,
     intervalMs: intervalMs(1000),
   })
@@ -132,8 +130,7 @@ export const OomKillsParamsSchema = z.object({ intervalMs: intervalMs(1000) }).s
 export const SyscallCountsParamsSchema = z
   .object({
     ...TaskFilterShape,
-    /** Series per interval: the busiest (process, syscall) pairs; the rest are summed into `syscall="other"`. */
-    topN: z.number().int().min(1).max(10_000).default(200),
+    topN: z.number().int().min(1).max(10_000).default(200).describe('Series per interval: the busiest (process, syscall) pairs; the rest are summed into `syscall="other"`.'),
     intervalMs: intervalMs(1000),
   })
   .strict();
