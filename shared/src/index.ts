@@ -10,3 +10,4 @@ export * from "./agent-messages.ts";
 export * from "./roles.ts";
 export * from "./describe-zod-error.ts";
 export * from "./telemetry-validate.ts";
+export * from "./histogram.ts";

@@ -7,6 +7,9 @@ import { agentsGet, agentsLabel, agentsList } from "./commands/agents.ts";
 import { enrollTokensCreate, enrollTokensList, enrollTokensRevoke, tokensCreate, tokensList, tokensRevoke } from "./commands/tokens.ts";
 import { login, whoami } from "./commands/session.ts";
 import { metrics, query } from "./commands/query.ts";
+import { events } from "./commands/events.ts";
+import { profile } from "./commands/profile.ts";
+import { histogram } from "./commands/histogram.ts";
 
 export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json] <command>
 
@@ -24,12 +27,24 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
                                            a metric over time, per group of --by labels;
                                            --watch keeps it live (Ctrl-C stops)
   metrics [--selector S] [--prefix P]      the stored metrics, their label keys and series
+  histogram METRIC [--selector S] [--series-selector S] [--since 1h] [--until now]
+        [--step 2m] [--percentiles 50,90,99]
+                                           latency percentiles per step and over the range
+  events [--name N] [--probe P] [--selector S] [--attr k=v]… [--since 1h] [--until now]
+        [--limit 100] [--cursor C]         events (process_exec, tcp_flow, oom_kill…), newest first
+  profile [--agent ID | --selector S] [--pid N] [--comm C] [--since 15m] [--until now]
+        [--limit N] [--folded]             CPU profile: the top stacks; --folded for flame graphs
 
   --json   print JSON for tools instead of tables
   query: --selector matches agent labels, --series-selector the series' own labels;
   --since/--until take a duration ago (15m), an ISO time or Unix ms; the step
   defaults to a round value giving about 100 points; --by keys are series labels,
   else agent labels.
+  histogram, events, profile: --from/--to are the same as --since/--until.
+  events: --attr filters on an attribute's exact value (repeatable): a number if
+  it reads as one (pid=42), true/false, else a string; --attr 'pid="42"' forces a
+  string. --limit above 1000 follows the API's pages.
+  profile: --folded prints "stack count" lines for flamegraph.pl or speedscope.
   The URL and token come from --url/--token, then PROBEPILOT_URL/PROBEPILOT_TOKEN,
   then the saved login; the URL defaults to http://127.0.0.1:7070.
 `;
@@ -49,6 +64,9 @@ const COMMANDS: Record<string, Command> = {
   "enroll-tokens revoke": enrollTokensRevoke,
   query,
   metrics,
+  histogram,
+  events,
+  profile,
 };
 
 export type CliIo = { stdout: (s: string) => void; stderr: (s: string) => void; env: Record<string, string | undefined>; signal?: AbortSignal };
@@ -82,6 +100,15 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         by: { type: "string" },
         prefix: { type: "string" },
         watch: { type: "boolean", default: false },
+        from: { type: "string" },
+        to: { type: "string" },
+        percentiles: { type: "string" },
+        probe: { type: "string" },
+        attr: { type: "string", multiple: true },
+        agent: { type: "string" },
+        pid: { type: "string" },
+        comm: { type: "string" },
+        folded: { type: "boolean", default: false },
       },
     });
   } catch (error) {
@@ -102,12 +129,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { url, token } = await resolveConnection({ url: values.url, token: name === "login" ? undefined : values.token }, io.env);
-  const { url: _u, token: _t, json, help: _h, watch, ...flags } = values;
+  const { url: _u, token: _t, json, help: _h, watch, folded, attr, ...flags } = values;
   const ctx: CommandContext = {
     api: createApiClient(url, token),
     url,
     args: positionals.slice(name.split(" ").length),
-    flags: { ...flags, token: values.token, watch: watch ? "true" : undefined },
+    // Flags are strings: a boolean is "true" or absent; the repeatable --attr travels as a JSON array.
+    flags: { ...flags, token: values.token, watch: watch ? "true" : undefined, folded: folded ? "true" : undefined, attr: attr?.length ? JSON.stringify(attr) : undefined },
     json: Boolean(json),
     env: io.env,
     signal: io.signal,

@@ -1,4 +1,4 @@
-import { parseLabelAssignment, validateLabelKey, LabelError } from "@probepilot/shared";
+import { parseLabelAssignment, validateLabelKey, LabelError, type ProbeStatus } from "@probepilot/shared";
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
 import { renderTable, ago, formatLabels } from "../table.ts";
@@ -25,7 +25,7 @@ export async function agentsList(ctx: CommandContext): Promise<void> {
         ago(a.lastSeenAt),
         a.kernel,
         a.arch,
-        a.probes.map((p) => `${p.kind}:${p.state}`).join(",") || "-",
+        probeStateCounts(a.probes) || "-",
         formatLabels(a.labels, { hideHostFacts: true }) || "-",
       ]),
     ),
@@ -61,9 +61,37 @@ export async function agentsGet(ctx: CommandContext): Promise<void> {
       `probes:`,
       ...(a.probes.length === 0
         ? ["  (none)"]
-        : a.probes.map((p) => `  ${p.kind} ${p.version}: ${p.state}${p.error ? ` — ${p.error}` : ""}${p.reason ? ` — ${p.reason}` : ""}`)),
+        : a.probes.map((p) => `  ${p.kind} ${p.version}: ${probeHealth(p)}${p.error ? ` — ${p.error}` : ""}${p.reason ? ` — ${p.reason}` : ""}`)),
     ].join("\n"),
   );
+}
+
+/**
+ * A probe's state with what it costs its host, when the agent reports it:
+ * `running · 2 restarts · kernel 0.12% cpu · loader 0.3% cpu, 6.1 MB`.
+ */
+export function probeHealth(p: Pick<ProbeStatus, "state" | "restarts" | "cost">): string {
+  const parts: string[] = [p.state];
+  if (p.restarts) parts.push(`${p.restarts} restart${p.restarts === 1 ? "" : "s"}`);
+  if (p.cost) parts.push(`kernel ${cpuPercent(p.cost.kernelCpuPercent)} cpu`, `loader ${cpuPercent(p.cost.loaderCpuPercent)} cpu, ${bytes(p.cost.loaderRssBytes)}`);
+  return parts.join(" · ");
+}
+
+/** Two decimals at most, trailing zeros dropped; a cost too small for them is "<0.01%", not "0%". */
+function cpuPercent(v: number): string {
+  return v > 0 && v < 0.005 ? "<0.01%" : `${Number(v.toFixed(2))}%`;
+}
+
+/** Decimal units, one decimal: 6.1 MB. */
+function bytes(n: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return i === 0 ? `${v} B` : `${Number(v.toFixed(1))} ${units[i]}`;
 }
 
 /** `agents label ID k=v… k-…`: set central labels; `k-` removes one (as in kubectl). */
@@ -86,4 +114,11 @@ export async function agentsLabel(ctx: CommandContext): Promise<void> {
   const a = await ctx.api.agents.setLabels.mutate({ id, labels });
   if (ctx.json) return ctx.print(a);
   ctx.out(`${a.id} labels: ${formatLabels(a.labels)}`);
+}
+
+/** "9 running, 1 failed": an agent runs about ten probes by default, too many to list in a row. */
+export function probeStateCounts(probes: readonly { state: string }[]): string {
+  const counts = new Map<string, number>();
+  for (const p of probes) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
+  return [...counts].map(([state, n]) => `${n} ${state}`).join(", ");
 }

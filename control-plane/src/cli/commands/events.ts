@@ -10,6 +10,9 @@ const DEFAULT_LIMIT = 100;
 /** The attributes column is the widest: exec arguments and file names are long. */
 const ATTRS_WIDTH = 120;
 
+/** Attributes shown first when an event has them: who did it. */
+const LEADING_ATTRS = ["pid", "ppid", "uid", "comm"];
+
 type AttrValue = string | number | boolean | null;
 type EventItem = { id: number; agentId: string; probe: string; name: string; ts: number; attrs: Record<string, AttrValue> };
 
@@ -87,9 +90,15 @@ function parseAttrValue(text: string): AttrValue {
   return text;
 }
 
-/** `k=v k2=v2` in the API's key order; a string that would read as something else (spaces, empty, a number) is quoted. */
+/**
+ * `k=v k2=v2`: the process identity first ({@link LEADING_ATTRS}), then the rest in
+ * the API's order (Postgres jsonb keeps keys by length, not as the agent sent them).
+ * A string that would read as something else (spaces, empty, a number) is quoted.
+ */
 export function formatAttrs(attrs: Record<string, AttrValue>): string {
+  const rank = (k: string) => (LEADING_ATTRS.includes(k) ? LEADING_ATTRS.indexOf(k) : LEADING_ATTRS.length);
   return Object.entries(attrs)
+    .sort(([a], [b]) => rank(a) - rank(b))
     .map(([k, v]) => `${k}=${typeof v === "string" && (v === "" || /[\s"=]/.test(v) || parseAttrValue(v) !== v) ? JSON.stringify(v) : String(v)}`)
     .join(" ");
 }

@@ -46,7 +46,8 @@ export async function profile(ctx: CommandContext): Promise<void> {
   const rows = shown.map((s) => [String(s.count), percent(s.count, result.total), leafFrames(s.stack)]);
   if (result.truncated) {
     const other = result.stacks[result.stacks.length - 1]!;
-    rows.push([String(other.count), percent(other.count, result.total), `(${result.distinct - shown.length} other stacks)`]);
+    const others = result.distinct - shown.length;
+    rows.push([String(other.count), percent(other.count, result.total), `(${others} other stack${others === 1 ? "" : "s"})`]);
   }
   const table = renderTable(["SAMPLES", "%", "STACK (root;…;leaf)"], rows, STACK_WIDTH + 1);
   const hint = result.truncated ? "; --limit N shows more, --folded prints them for a flame graph" : "";
