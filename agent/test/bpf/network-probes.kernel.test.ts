@@ -7,13 +7,18 @@ import { createNetns, type Netns } from "./support/netns.ts";
 import { describeKernel, startProbe, type RunningProbe } from "./support/probe-harness.ts";
 
 let running: RunningProbe | null = null;
+let control: RunningProbe | null = null;
 let netns: Netns | null = null;
 afterEach(async () => {
-  await running?.stop();
-  running = null;
-  // Always remove the namespace, whatever the test did.
-  await netns?.remove();
-  netns = null;
+  try {
+    await running?.stop();
+    await control?.stop();
+  } finally {
+    running = control = null;
+    // Always remove the namespace, whatever the test (or stopping a probe) did.
+    await netns?.remove();
+    netns = null;
+  }
 });
 
 /** The comm the kernel gives this process's main thread (where node makes its socket calls). */
@@ -95,7 +100,6 @@ describeKernel("tcp_flows (sock:inet_sock_set_state)", () => {
       const outbound = await running.until((all) => flows(all).find((e) => e.attrs.direction === "outbound" && e.attrs.sport === x.clientPort && e.attrs.dport === x.serverPort), `outbound flow ${x.clientPort} -> ${x.serverPort}`);
       const inbound = await running.until((all) => flows(all).find((e) => e.attrs.direction === "inbound" && e.attrs.sport === x.serverPort && e.attrs.dport === x.clientPort), `inbound flow ${x.serverPort} <- ${x.clientPort}`);
       const common = { pid: process.pid, comm: OUR_COMM, family, saddr: host, daddr: host };
-      console.log("FLOWS", JSON.stringify([outbound, inbound]));
       expect(outbound.attrs).toMatchObject({ ...common, bytesSent: 12_345, bytesReceived: 6_789 });
       expect(inbound.attrs).toMatchObject({ ...common, bytesSent: 6_789, bytesReceived: 12_345 });
       for (const f of [outbound, inbound]) {
@@ -120,6 +124,8 @@ describeKernel("tcp_flows (sock:inet_sock_set_state)", () => {
 
   it("minDurationMs drops a short connection and keeps a long one", async () => {
     running = await startProbe("tcp_flows", { pid: process.pid, minDurationMs: 400, intervalMs: 200 });
+    // The same probe without the threshold shows that the short flow was there to drop.
+    control = await startProbe("tcp_flows", { pid: process.pid, intervalMs: 200 });
     const server = await listen("127.0.0.1", (s) => {
       s.resume();
       s.on("end", () => s.end());
@@ -141,6 +147,11 @@ describeKernel("tcp_flows (sock:inet_sock_set_state)", () => {
       const inbound = await running.until((all) => flows(all).find((e) => e.attrs.direction === "inbound" && e.attrs.dport === long), "the long inbound flow");
       expect(outbound.attrs.durationMs).toBeGreaterThanOrEqual(400);
       expect(inbound.attrs.durationMs).toBeGreaterThanOrEqual(400);
+      const shortFlows = await control.until((all) => {
+        const seen = flows(all).filter((e) => e.attrs.sport === short || e.attrs.dport === short);
+        return seen.length === 2 ? seen : undefined;
+      }, "both ends of the short flow, unfiltered");
+      expect(shortFlows.every((e) => (e.attrs.durationMs as number) < 400)).toBe(true);
       // The short one closed first: had it passed the filter, it would be in the same or an earlier interval.
       await moreIntervals(running);
       expect(flows(running.emitted).filter((e) => e.attrs.sport === short || e.attrs.dport === short)).toEqual([]);
@@ -235,7 +246,8 @@ const [closed, base, n] = process.argv.slice(1).map(Number);
 const randomPort = (from: number, to: number) => from + Math.floor(Math.random() * (to - from));
 
 describeKernel("tcp_retransmits (tcp:tcp_retransmit_skb, tcp_send_reset, tcp_receive_reset)", () => {
-  it("counts the retransmits that packet loss causes, consistently with the namespace's TcpRetransSegs", async () => {
+  // Loss makes the transfer's time vary (an unlucky run waits for a few retransmit timeouts).
+  it("counts the retransmits that packet loss causes, consistently with the namespace's TcpRetransSegs", { timeout: 30_000 }, async () => {
     // No netem on this kernel: an nftables rule on the input hook of a private
     // namespace's loopback drops one packet in ten, which makes real loss.
     netns = await createNetns("pp-test-rtx");
@@ -251,7 +263,7 @@ describeKernel("tcp_retransmits (tcp:tcp_retransmit_skb, tcp_send_reset, tcp_rec
     const serverPort = randomPort(20_000, 40_000);
     const total = 32 << 20;
     const before = await netns.nstat("TcpRetransSegs");
-    const out = await netns.run(process.execPath, ["-e", BULK_SCRIPT, String(serverPort), String(total)]);
+    const out = await netns.run(process.execPath, ["-e", BULK_SCRIPT, String(serverPort), String(total)], 20_000);
     expect(out.code, `bulk transfer in ${netns.name}: ${out.stderr}`).toBe(0);
     const { clientPort, received } = JSON.parse(out.stdout) as { clientPort: number; received: number };
     expect(received).toBe(total);
@@ -269,7 +281,6 @@ describeKernel("tcp_retransmits (tcp:tcp_retransmit_skb, tcp_send_reset, tcp_rec
     // (MTU 64 KiB, so most skbs are one segment) the two stay close: measured
     // 337 skbs for 348 segments; 0.8 leaves room for more GSO without letting
     // a probe that misses a real share of the retransmits pass.
-    console.log("RTX", { segs, skbs, byPeer: [...byPeer], serverPort, clientPort });
     expect(segs, "10 % loss should cause retransmits").toBeGreaterThan(0);
     expect(skbs).toBeGreaterThan(0);
     expect(skbs).toBeLessThanOrEqual(segs);
@@ -297,7 +308,6 @@ describeKernel("tcp_retransmits (tcp:tcp_retransmit_skb, tcp_send_reset, tcp_rec
     const received = latestBy(running.emitted, "tcp_resets_received_total", "peer");
     expect(received.get(`127.0.0.1_${closedPort}`)).toBe(n);
     const sent = latestBy(running.emitted, "tcp_resets_sent_total", "peer");
-    console.log("RST", [...sent], [...received]);
     const clientPorts = Array.from({ length: n }, (_, i) => base + i);
     expect(clientPorts.map((p) => sent.get(`127.0.0.1_${p}`) ?? 0)).toEqual(clientPorts.map(() => 1));
   });
