@@ -90,6 +90,37 @@ static __always_inline void pp_hist_add(struct pp_hist *h, __u64 value)
 	h->count++;
 }
 
+/*
+ * Count one occurrence of `key` in `counts` (a per-CPU hash of struct
+ * pp_count) or, when that map is full until the agent drains it, one loss in
+ * `drops` (a per-CPU array [1] of struct pp_count). The add on this CPU's slot
+ * is a plain one: callers say why that is safe (or close enough) in their
+ * context, since a locked add on a hot path is what they avoid.
+ */
+static __always_inline void pp_count_key(void *counts, const void *key, void *drops)
+{
+	struct pp_count one = { .count = 1 }, *val;
+	__u32 zero = 0;
+	long err;
+
+	val = bpf_map_lookup_elem(counts, key);
+	if (val) {
+		val->count++;
+		return;
+	}
+	err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
+	if (err == -17 /* EEXIST: inserted meanwhile (by another CPU) */) {
+		val = bpf_map_lookup_elem(counts, key);
+		if (val)
+			val->count++;
+	} else if (err) {
+		/* -E2BIG: `counts` is full until the agent drains it. */
+		val = bpf_map_lookup_elem(drops, &zero);
+		if (val)
+			val->count++;
+	}
+}
+
 char LICENSE[] SEC("license") = "GPL";
 
 #endif /* PP_COMMON_BPF_H */

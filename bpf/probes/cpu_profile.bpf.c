@@ -55,9 +55,6 @@ int do_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct pp_stack_key key = {};
-	struct pp_count one = { .count = 1 }, *val;
-	__u32 zero = 0;
-	long err;
 
 	/* tid 0 is the idle task (one per CPU, all pid 0): idle time is not CPU use. */
 	if ((__u32)id == 0)
@@ -71,24 +68,9 @@ int do_sample(struct bpf_perf_event_data *ctx)
 	key.kernel_stack_id = bpf_get_stackid(ctx, &stacks, 0);
 	key.user_stack_id = bpf_get_stackid(ctx, &stacks, BPF_F_USER_STACK);
 
-	val = bpf_map_lookup_elem(&counts, &key);
-	if (val) {
-		/* This CPU's slot, and a sample runs in hard-irq context (cpu-clock
-		 * is an hrtimer) under the kernel's bpf_prog_active guard, so no
-		 * other tracing program runs on this CPU meanwhile: a plain add. */
-		val->count++;
-		return 0;
-	}
-	err = bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
-	if (err == -17 /* EEXIST: inserted meanwhile (by another CPU) */) {
-		val = bpf_map_lookup_elem(&counts, &key);
-		if (val)
-			val->count++;
-	} else if (err) {
-		/* -E2BIG: `counts` is full until the agent drains it. */
-		val = bpf_map_lookup_elem(&drops, &zero);
-		if (val)
-			val->count++;
-	}
+	/* A sample runs in hard-irq context (cpu-clock is an hrtimer) under the
+	 * kernel's bpf_prog_active guard, so no other tracing program runs on
+	 * this CPU meanwhile: the plain per-CPU add is exact. */
+	pp_count_key(&counts, &key, &drops);
 	return 0;
 }

@@ -75,10 +75,7 @@ SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(struct trace_event_raw_sys_enter *ctx)
 {
 	struct pp_syscall_key key;
-	struct pp_count one = { .count = 1 }, *val;
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
-	__u32 zero = 0;
-	long err;
 
 	/* Filters, cheapest first. Unset knobs are rodata zeros: the verifier
 	 * prunes their branches, so they cost nothing when not used. */
@@ -92,25 +89,9 @@ int sys_enter(struct trace_event_raw_sys_enter *ctx)
 	key.pid = pid;
 	key.nr = (__u32)ctx->id; /* direct load from the tracepoint record */
 
-	val = bpf_map_lookup_elem(&counts, &key);
-	if (val) {
-		/* This CPU's slot. Not atomic: the program can be preempted here only
-		 * if the syscall tracepoint is preemptible, and then losing a count to
-		 * another syscall on this CPU is a negligible error next to the cost
-		 * of a locked add on every syscall. */
-		val->count++;
-		return 0;
-	}
-	err = bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
-	if (err == -17 /* EEXIST: inserted meanwhile (by another CPU) */) {
-		val = bpf_map_lookup_elem(&counts, &key);
-		if (val)
-			val->count++;
-	} else if (err) {
-		/* -E2BIG: `counts` is full until the agent drains it. */
-		val = bpf_map_lookup_elem(&drops, &zero);
-		if (val)
-			val->count++;
-	}
+	/* Not atomic: the program can be preempted here only if the syscall
+	 * tracepoint is preemptible, and then losing a count to another syscall on
+	 * this CPU is a negligible error next to a locked add on every syscall. */
+	pp_count_key(&counts, &key, &drops);
 	return 0;
 }

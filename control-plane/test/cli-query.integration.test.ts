@@ -4,7 +4,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { telemetrySubject, type MetricSeries, type TelemetryBatch } from "@probepilot/shared";
 import { runCli } from "../src/cli/main.ts";
-import { autoStepMs, parseTime, sparkline } from "../src/cli/commands/query.ts";
+import { sparkline } from "../src/cli/commands/query.ts";
+import { autoStepMs as autoStep, parseTime } from "../src/cli/time.ts";
+
+const autoStepMs = (rangeMs: number) => autoStep(rangeMs, 100);
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { enrollAgents } from "./support/fake-hello.ts";
 import { eventually } from "./support/eventually.ts";

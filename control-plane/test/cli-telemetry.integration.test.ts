@@ -6,7 +6,8 @@ import { telemetrySubject, type Histogram, type ProfileStacks, type TelemetryBat
 import { runCli } from "../src/cli/main.ts";
 import { leafFrames } from "../src/cli/commands/profile.ts";
 import { estimatePercentile } from "@probepilot/shared";
-import { autoHistogramStepMs, parsePercentiles } from "../src/cli/commands/histogram.ts";
+import { parsePercentiles } from "../src/cli/commands/histogram.ts";
+import { autoStepMs } from "../src/cli/time.ts";
 import { formatAttrs, parseAttrFilters } from "../src/cli/commands/events.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { enrollAgents, type EnrolledAgent } from "./support/fake-hello.ts";
@@ -303,8 +304,8 @@ describe("helpers", () => {
 
   it("percentiles: parsing, automatic step and the whole-range estimate", () => {
     expect(parsePercentiles("50, 90,p99.9")).toEqual([50, 90, 99.9]);
-    expect(autoHistogramStepMs(3600 * S)).toBe(120 * S);
-    expect(autoHistogramStepMs(15 * 60 * S)).toBe(30 * S);
+    expect(autoStepMs(3600 * S, 30)).toBe(120 * S);
+    expect(autoStepMs(15 * 60 * S, 30)).toBe(30 * S);
     expect(estimatePercentile([1, 5, 6, 2, 10], 50)).toBe(8);
     expect(estimatePercentile([], 50)).toBeNull();
     // Holes (buckets no step had) count as empty.

@@ -1,7 +1,7 @@
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
 import { renderTable } from "../table.ts";
-import { parseTime } from "./query.ts";
+import { iso, timeRange } from "../time.ts";
 
 /** Largest page `telemetry.events` serves; a bigger `--limit` is fetched page by page. */
 const EVENTS_PAGE = 1000;
@@ -103,24 +103,6 @@ export function formatAttrs(attrs: Record<string, AttrValue>): string {
     .join(" ");
 }
 
-/**
- * The range of the telemetry commands: `--since` (or its synonym `--from`) and
- * `--until` (or `--to`), each `now`, a duration ago, an ISO time or Unix ms, as
- * `query` takes them; `defaultSince` ago until now without them.
- */
-export function timeRange(ctx: CommandContext, defaultSince: string): { from: number; to: number } {
-  const { since, from: fromFlag, until, to: toFlag } = ctx.flags;
-  if (since !== undefined && fromFlag !== undefined) throw new UsageError("give --since or --from, not both: they are the same start");
-  if (until !== undefined && toFlag !== undefined) throw new UsageError("give --until or --to, not both: they are the same end");
-  const now = Date.now();
-  const fromName = fromFlag !== undefined ? "--from" : "--since";
-  const toName = toFlag !== undefined ? "--to" : "--until";
-  const to = parseTime(toFlag ?? until ?? "now", toName, now);
-  const from = parseTime(fromFlag ?? since ?? defaultSince, fromName, now);
-  if (to <= from) throw new UsageError(`${fromName} (${iso(from)}) must be before ${toName} (${iso(to)})`);
-  return { from, to };
-}
-
 /** A flag holding a whole number ≥ 1, or undefined when absent. */
 export function positiveInt(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
@@ -128,8 +110,3 @@ export function positiveInt(text: string | undefined, flag: string): number | un
   return Number(text);
 }
 
-/** ISO time; with `ms`, keeping the milliseconds (events are stamped to the ms), else without them. */
-export function iso(ms: number, withMs = false): string {
-  const text = new Date(ms).toISOString();
-  return withMs ? text : text.replace(/\.\d{3}Z$/, "Z");
-}

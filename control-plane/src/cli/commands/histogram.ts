@@ -1,12 +1,9 @@
 import { estimatePercentile } from "@probepilot/shared";
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
-import { parseDurationSec } from "../duration.ts";
 import { renderTable } from "../table.ts";
-import { iso, timeRange } from "./events.ts";
+import { formatStep, iso, stepFlag, timeRange } from "../time.ts";
 
-/** Round steps the automatic choice picks from. */
-const NICE_STEPS_SEC = [1, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400];
 /** The automatic step aims at about this many rows: a table, not a chart, so fewer than `query`'s points. */
 const TARGET_ROWS = 30;
 /** Rows shown at most (the newest); `--json` has them all. */
@@ -21,7 +18,7 @@ const MAX_ROWS = 50;
 export async function histogram(ctx: CommandContext): Promise<void> {
   const metric = ctx.requireArg(0, "histogram metric name (`probepilot metrics` lists them, KIND histogram)");
   const { from, to } = timeRange(ctx, "1h");
-  const stepMs = ctx.flags.step ? parseDurationSec(ctx.flags.step, "--step") * 1000 : autoHistogramStepMs(to - from);
+  const stepMs = stepFlag(ctx, to - from, TARGET_ROWS);
   const percentiles = ctx.flags.percentiles === undefined ? undefined : parsePercentiles(ctx.flags.percentiles);
 
   const result = await ctx.api.telemetry.histogram.query({
@@ -80,11 +77,6 @@ export function parsePercentiles(text: string): number[] {
   return parts.map(Number);
 }
 
-/** The smallest round step giving at most about {@link TARGET_ROWS} rows over `rangeMs`. */
-export function autoHistogramStepMs(rangeMs: number): number {
-  const want = rangeMs / 1000 / TARGET_ROWS;
-  return (NICE_STEPS_SEC.find((s) => s >= want) ?? Math.ceil(want / 86_400) * 86_400) * 1000;
-}
 
 
 /** Three significant digits below 100 (log2 buckets are a factor of 2 wide: more would be noise), whole numbers above. */
@@ -92,10 +84,3 @@ function value(v: number): string {
   return Math.abs(v) >= 100 ? String(Math.round(v)) : String(Number(v.toPrecision(3)));
 }
 
-function formatStep(ms: number): string {
-  const s = ms / 1000;
-  if (s % 86_400 === 0) return `${s / 86_400}d`;
-  if (s % 3600 === 0) return `${s / 3600}h`;
-  if (s % 60 === 0) return `${s / 60}m`;
-  return `${s}s`;
-}

@@ -1,7 +1,8 @@
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
 import { renderTable } from "../table.ts";
-import { iso, positiveInt, timeRange } from "./events.ts";
+import { iso, timeRange } from "../time.ts";
+import { positiveInt } from "./events.ts";
 
 /** Stacks the human view shows without `--limit`; the API sums the rest into "(other)". */
 const DEFAULT_TOP = 20;

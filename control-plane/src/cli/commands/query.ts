@@ -1,13 +1,11 @@
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
-import { parseDurationSec } from "../duration.ts";
+import { formatStep, iso, stepFlag, timeRange } from "../time.ts";
 import { formatLabels, renderTable } from "../table.ts";
 
 const AGGS = ["avg", "min", "max", "sum", "count", "rate"] as const;
 type Agg = (typeof AGGS)[number];
 
-/** Steps the automatic choice picks from: round numbers that the rollup tiers can serve. */
-const NICE_STEPS_SEC = [1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86_400];
 /** The automatic step aims at about this many points: enough for a trend, few enough to read. */
 const TARGET_POINTS = 100;
 /** Rows of the time/value table shown per series (the newest); `--json` has them all. */
@@ -22,11 +20,8 @@ const SPARK_WIDTH = 60;
  */
 export async function query(ctx: CommandContext): Promise<void> {
   const metric = ctx.requireArg(0, "metric name (`probepilot metrics` lists them)");
-  const now = Date.now();
-  const to = parseTime(ctx.flags.until ?? "now", "--until", now);
-  const from = parseTime(ctx.flags.since ?? "5m", "--since", now);
-  if (to <= from) throw new UsageError(`--since (${iso(from)}) must be before --until (${iso(to)})`);
-  const stepMs = ctx.flags.step ? parseDurationSec(ctx.flags.step, "--step") * 1000 : autoStepMs(to - from);
+  const { from, to } = timeRange(ctx, "5m");
+  const stepMs = stepFlag(ctx, to - from, TARGET_POINTS);
   const agg = (ctx.flags.agg ?? "avg") as Agg;
   if (!AGGS.includes(agg)) throw new UsageError(`--agg must be one of ${AGGS.join(", ")} (got "${ctx.flags.agg}")`);
   const by = ctx.flags.by ? ctx.flags.by.split(",").map((k) => k.trim()).filter((k) => k !== "") : [];
@@ -122,7 +117,7 @@ function renderSeries(labels: Record<string, string>, points: [number, number | 
   const shown = points.slice(-TABLE_ROWS);
   const table = renderTable(
     ["TIME", "VALUE"],
-    shown.map(([ts, v]) => [iso(ts, stepMs), v === null ? "-" : num(v)]),
+    shown.map(([ts, v]) => [iso(ts, stepMs % 1000 !== 0), v === null ? "-" : num(v)]),
   );
   const earlier = points.length - shown.length;
   const lines = [name, `  ${summary}`, `  ${sparkline(points.map(([, v]) => v))}`, ...table.split("\n").map((l) => `  ${l}`)];
@@ -147,39 +142,9 @@ export function sparkline(values: (number | null)[]): string {
     .join("");
 }
 
-/**
- * A CLI time: `now`, a duration meaning that long ago (`15m`, `2h`), an ISO 8601
- * time (`2025-01-31T12:00:00Z`) or Unix milliseconds.
- */
-export function parseTime(text: string, flag: string, now: number): number {
-  const t = text.trim();
-  if (t === "now") return now;
-  if (/^\d{12,}$/.test(t)) return Number(t);
-  if (/^\d+(\.\d+)?[smhdw]?$/.test(t)) return now - parseDurationSec(t, flag) * 1000;
-  const parsed = /^\d{4}-\d{2}-\d{2}/.test(t) ? Date.parse(t) : NaN;
-  if (Number.isNaN(parsed)) throw new UsageError(`${flag} "${text}": expected now, a duration ago (15m, 24h), an ISO time (2025-01-31T12:00:00Z) or Unix milliseconds`);
-  return parsed;
-}
 
-/** The smallest round step giving at most about {@link TARGET_POINTS} points over `rangeMs`. */
-export function autoStepMs(rangeMs: number): number {
-  const want = rangeMs / 1000 / TARGET_POINTS;
-  return (NICE_STEPS_SEC.find((s) => s >= want) ?? Math.ceil(want / 86_400) * 86_400) * 1000;
-}
 
-function formatStep(ms: number): string {
-  const s = ms / 1000;
-  if (s % 86_400 === 0) return `${s / 86_400}d`;
-  if (s % 3600 === 0) return `${s / 3600}h`;
-  if (s % 60 === 0) return `${s / 60}m`;
-  return `${s}s`;
-}
 
-/** ISO time, without milliseconds unless the step needs them. */
-function iso(ms: number, stepMs = 1000): string {
-  const text = new Date(ms).toISOString();
-  return stepMs % 1000 === 0 ? text.replace(/\.\d{3}Z$/, "Z") : text;
-}
 
 /** A value with up to 6 significant digits: 0.333333, 1234.57, 12. */
 function num(v: number): string {

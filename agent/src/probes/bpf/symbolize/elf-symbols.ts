@@ -1,4 +1,5 @@
 import { open } from "node:fs/promises";
+import { lastAtOrBelow } from "./sorted-search.ts";
 
 /**
  * A minimal ELF64 little-endian reader: just enough to map a file offset to a
@@ -96,18 +97,7 @@ export class ElfSymbols {
   /** The function containing `vaddr`, or undefined if it falls before the first, past a sized function's end, or the table is empty. */
   lookup(vaddr: number): ElfSymbol | undefined {
     const starts = this.starts;
-    let lo = 0;
-    let hi = starts.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (starts[mid]! <= vaddr) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
+    const found = lastAtOrBelow(starts, vaddr);
     if (found < 0) return undefined;
     const offset = vaddr - starts[found]!;
     const size = this.sizes[found]!;

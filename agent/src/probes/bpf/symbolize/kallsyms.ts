@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { lastAtOrBelow } from "./sorted-search.ts";
 
 /**
  * Kernel symbolization from /proc/kallsyms. The file lists every kernel symbol
@@ -55,19 +56,7 @@ export class KernelSymbols {
   lookup(ip: bigint): KernelSymbol | Unresolved {
     if (this.unavailable !== undefined) return { unknown: this.unavailable };
     const addrs = this.addrs;
-    // Last index whose address is <= ip.
-    let lo = 0;
-    let hi = addrs.length - 1;
-    let found = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (addrs[mid]! <= ip) {
-        found = mid;
-        lo = mid + 1;
-      } else {
-        hi = mid - 1;
-      }
-    }
+    const found = lastAtOrBelow(addrs, ip);
     if (found < 0) return { unknown: `0x${ip.toString(16)} is below the first kernel symbol` };
     const module = this.modules[found];
     const symbol: KernelSymbol = { name: this.names[found]!, offset: Number(ip - addrs[found]!) };
