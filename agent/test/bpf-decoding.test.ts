@@ -152,6 +152,24 @@ describe("splitToFit", () => {
     expect(pieces.flatMap((p) => p.events ?? []).map((e) => e.at)).toEqual(events.map((e) => e.at));
   });
 
+  it("terminates when every list holds a single item (one series and one big profile), cutting the profile by stacks", () => {
+    const stacks: [string, number][] = Array.from({ length: 400 }, (_, i) => [`busy;main;${"frame;".repeat(20)}leaf${i}`, i + 1]);
+    const series = { metric: "x", kind: "gauge" as const, labels: {}, points: [[1, 1]] as [number, number][] };
+    const pieces = splitToFit({ series: [series], profiles: [{ at: 1, pid: 7, comm: "busy", stacks }] }, 16 * 1024);
+    for (const p of pieces) expect(Buffer.byteLength(JSON.stringify(p))).toBeLessThanOrEqual(15 * 1024);
+    expect(pieces.flatMap((p) => p.series ?? [])).toEqual([series]);
+    expect(pieces.flatMap((p) => p.profiles ?? []).flatMap((p) => p.stacks)).toEqual(stacks);
+    expect(pieces.flatMap((p) => p.profiles ?? []).every((p) => p.pid === 7 && p.comm === "busy" && p.at === 1)).toBe(true);
+  });
+
+  it("returns a single item too big alone as it is (the publisher counts it as oversize)", () => {
+    const huge = event(1);
+    huge.attrs.path = "x".repeat(100_000);
+    const series = { metric: "x", kind: "gauge" as const, labels: {}, points: [[1, 1]] as [number, number][] };
+    const pieces = splitToFit({ series: [series], events: [huge] }, 64 * 1024);
+    expect(pieces).toEqual([{ series: [series] }, { events: [huge] }]);
+  });
+
   it("leaves content that fits alone, and drops empty content", () => {
     expect(splitToFit({ events: [event(1)] }, 64 * 1024)).toEqual([{ events: [event(1)] }]);
     expect(splitToFit({ events: [], series: [] }, 64 * 1024)).toEqual([]);
