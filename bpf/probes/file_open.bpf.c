@@ -90,7 +90,7 @@ static __always_inline int on_exit(long ret)
 	e->flags = a.flags;
 	e->ret = ret;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	pp_ringbuf_submit(&events, e);
 	return 0;
 }
 

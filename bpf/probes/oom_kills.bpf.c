@@ -68,6 +68,6 @@ int oom_mark_victim(struct trace_event_raw_mark_victim *ctx)
 	if (bpf_core_field_exists(ctx->oom_score_adj))
 		e->oom_score_adj = ctx->oom_score_adj;
 
-	bpf_ringbuf_submit(e, 0);
+	pp_ringbuf_submit(&events, e);
 	return 0;
 }

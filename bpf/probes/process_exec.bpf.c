@@ -80,6 +80,6 @@ int process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	e->args_size = len;
 	e->args_count = read_argc(mm, arg_start, e->args, len);
 
-	bpf_ringbuf_submit(e, 0);
+	pp_ringbuf_submit(&events, e);
 	return 0;
 }

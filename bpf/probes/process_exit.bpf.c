@@ -51,6 +51,6 @@ int process_exit(void *ctx)
 	/* bpf_get_current_comm() NUL-pads the whole array: no stale bytes. */
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 
-	bpf_ringbuf_submit(e, 0);
+	pp_ringbuf_submit(&events, e);
 	return 0;
 }

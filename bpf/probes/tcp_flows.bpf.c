@@ -195,7 +195,7 @@ int tcp_flows_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
 		bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
 	}
-	bpf_ringbuf_submit(e, 0);
+	pp_ringbuf_submit(&events, e);
 out:
 	bpf_map_delete_elem(&flows, &sk);
 	return 0;
