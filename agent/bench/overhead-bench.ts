@@ -12,8 +12,8 @@
  * round 2 with→without, …) so that drift of a shared machine cancels out. The
  * "with" half of a round:
  *   1. spawns the real agent binary (`--default-probes defaults`, its own data dir,
- *      `--http 127.0.0.1:<port>`) and waits until every probe it can run is `running`
- *      and every eBPF probe has reported a cost (two loader intervals);
+ *      `--http 127.0.0.1:<port>`) and waits until every probe it can run is `running`,
+ *      every eBPF probe has reported a cost (two loader intervals) and BENCH_WARMUP_S have passed;
  *   2. measures its idle CPU over BENCH_IDLE_S: utime+stime of the agent and of all its
  *      descendants (the `ppbpf` loaders) from /proc/<pid>/stat, plus the BPF programs'
  *      kernel time from the `cost.kernelTimeNs` deltas its /healthz reports;
@@ -21,6 +21,8 @@
  *   4. runs the workload, then reads every probe's kernel time again to see what each
  *      probe cost during the workload;
  *   5. stops the agent (SIGTERM) and checks its loaders exited with it.
+ * A round whose agent hung (stopped answering /healthz, or ignored SIGTERM) is reported,
+ * discarded and run again: it would measure the hang, not the overhead.
  *
  * Slowdown = median(with) / median(without) − 1. RSS and idle CPU are medians over rounds.
  * Last line: `overhead: workload slowdown <p>% with <n> probes, agent+loaders RSS <m> MB, idle CPU <c>%`.
@@ -30,11 +32,15 @@
  *   BENCH_PROBES         the agent's --default-probes (default "defaults"; e.g. "host",
  *                        "host,runqueue_latency", "defaults,file_open"), to find what each probe costs
  *   BENCH_IDLE_S         idle measurement window in seconds (default 10)
+ *   BENCH_WARMUP_S       the idle window starts no sooner than this after the agent's start (default 20):
+ *                        node's start-up (tsx compiling the TypeScript, JIT warm-up) is not idle cost
  *   BENCH_SETTLE_S       how long to wait for the probes to run and report costs (default 60)
  *   BENCH_WORKLOAD_ARGS  extra arguments for the workload, e.g. "--scale 2" or "--execs 0"
  *   BENCH_INGEST         "on" to let the control plane ingest the agent's telemetry into Postgres
  *                        on this machine too (default "off": the control plane is not the agent's cost)
  *   BENCH_AGENT_LOG      the agent's --log-level (default "warn"; its warnings are echoed)
+ *   BENCH_MAX_DISCARDS   rounds whose agent hung (stopped answering /healthz, or ignored SIGTERM) are
+ *                        reported, discarded and run again, at most this many times (default 3)
  *   DATABASE_URL         server for the throwaway database (default postgres://postgres@127.0.0.1:5432/postgres)
  *   PP_TEST_LOG          control-plane log level (default silent)
  */
@@ -192,11 +198,14 @@ type RunningAgent = {
   httpPort: number;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   output: () => string;
+  /** GET /healthz (5 s timeout). */
   healthz: () => Promise<Healthz>;
+  /** /healthz requests that failed or timed out after it had answered once: the agent's event loop is stuck. */
+  unanswered: () => number;
 };
 
 /** Bounded tail of a child's output, for error messages. */
-function tailBuffer(limit = 16_384) {
+function tailBuffer(limit = 256 * 1024) {
   let text = "";
   return { push: (s: string) => void (text = (text + s).slice(-limit)), text: () => text };
 }
@@ -238,13 +247,25 @@ async function spawnAgent(opts: { natsUrl: string; dataDir: string; enrollToken?
     child.once("spawn", resolve);
     child.once("error", reject);
   });
+  let answered = false;
+  let unanswered = 0;
   return {
     child,
     pid: child.pid!,
     httpPort,
     exited,
     output: tail.text,
-    healthz: async () => (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(5000) })).json()) as Healthz,
+    healthz: async () => {
+      try {
+        const body = (await (await fetch(`http://127.0.0.1:${httpPort}/healthz`, { signal: AbortSignal.timeout(5000) })).json()) as Healthz;
+        answered = true;
+        return body;
+      } catch (err) {
+        if (answered) unanswered++;
+        throw err;
+      }
+    },
+    unanswered: () => unanswered,
   };
 }
 
@@ -284,14 +305,19 @@ async function stillRunning(s: ProcSample): Promise<boolean> {
 }
 
 /** SIGTERM the agent and wait; then check its loaders went with it (killing, and returning, any that did not). */
-async function stopAgent(agent: RunningAgent, loaders: ProcSample[]): Promise<{ stopMs: number; leftovers: ProcSample[] }> {
+async function stopAgent(agent: RunningAgent, loaders: ProcSample[]): Promise<{ stopMs: number; leftovers: ProcSample[]; clean: boolean }> {
   const t = performance.now();
+  let clean = true;
   if (agent.child.exitCode === null && agent.child.signalCode === null) {
     agent.child.kill("SIGTERM");
     const timer = setTimeout(() => agent.child.kill("SIGKILL"), 15_000);
     const { code, signal } = await agent.exited;
     clearTimeout(timer);
-    if (code !== 0) say(`    agent exited with ${signal ?? `code ${code}`} after SIGTERM (expected 0)`);
+    if (code !== 0) {
+      clean = false;
+      const tail = agent.output().trim().split("\n").slice(-25).join("\n      ");
+      say(`    agent exited with ${signal ?? `code ${code}`} after SIGTERM (expected 0 within 15 s); its output (end):\n      ${tail}`);
+    }
   }
   const stopMs = performance.now() - t;
   // The loaders exit when the agent's pipe closes; give them a moment, then end those that did not.
@@ -310,24 +336,25 @@ async function stopAgent(agent: RunningAgent, loaders: ProcSample[]): Promise<{ 
       // already gone
     }
   }
-  return { stopMs, leftovers };
+  return { stopMs, leftovers, clean };
 }
 
 // ---------------------------------------------------------------------------------------------
 // Kernel time from the probes' cost
 // ---------------------------------------------------------------------------------------------
 
-type CostPoint = { kernelTimeNs: number; at: number };
-const costsOf = (probes: ProbeStatus[]) => new Map(probes.filter((p) => p.cost).map((p) => [p.kind, { kernelTimeNs: p.cost!.kernelTimeNs, at: p.cost!.at } as CostPoint]));
+type CostPoint = { kernelTimeNs: number; runs: number; at: number };
+const costsOf = (probes: ProbeStatus[]) => new Map(probes.filter((p) => p.cost).map((p) => [p.kind, { kernelTimeNs: p.cost!.kernelTimeNs, runs: p.cost!.kernelRunCount, at: p.cost!.at } as CostPoint]));
+type KernelRate = { nsPerMs: number; deltaNs: number; deltaRuns: number; spanMs: number };
 
-/** Per probe, kernel ns per wall ms between two cost snapshots (only probes whose cost moved on). */
-function kernelRates(before: Map<string, CostPoint>, after: Map<string, CostPoint>): Map<string, { nsPerMs: number; deltaNs: number; spanMs: number }> {
-  const out = new Map<string, { nsPerMs: number; deltaNs: number; spanMs: number }>();
+/** Per probe, kernel ns per wall ms (and runs) between two cost snapshots (only probes whose cost moved on). */
+function kernelRates(before: Map<string, CostPoint>, after: Map<string, CostPoint>): Map<string, KernelRate> {
+  const out = new Map<string, KernelRate>();
   for (const [kind, a] of after) {
     const b = before.get(kind);
     if (!b || a.at <= b.at) continue;
     const deltaNs = a.kernelTimeNs - b.kernelTimeNs;
-    out.set(kind, { nsPerMs: deltaNs / (a.at - b.at), deltaNs, spanMs: a.at - b.at });
+    out.set(kind, { nsPerMs: deltaNs / (a.at - b.at), deltaNs, deltaRuns: a.runs - b.runs, spanMs: a.at - b.at });
   }
   return out;
 }
@@ -360,10 +387,14 @@ type WithAgent = {
   busy: { agentPct: number; loadersPct: number };
   /** Per probe: BPF kernel time attributable to the workload (ms), its idle rate subtracted. */
   workloadKernelMs: Map<string, number>;
+  /** Per probe: mean ns per BPF program run over the intervals covering the workload. */
+  nsPerRun: Map<string, number>;
   running: string[];
   unsupported: { kind: string; why: string }[];
   notRunning: { kind: string; state: string; why: string }[];
   loaderRss: Map<string, number>;
+  /** Why this round's agent cannot be measured (it stopped answering /healthz, or SIGTERM did not stop it), or null. */
+  hung: string | null;
 };
 
 async function main(): Promise<void> {
@@ -371,10 +402,12 @@ async function main(): Promise<void> {
     rounds: intEnv("BENCH_ROUNDS", 5),
     probes: process.env.BENCH_PROBES?.trim() || "defaults",
     idleMs: intEnv("BENCH_IDLE_S", 10) * 1000,
+    warmupMs: intEnv("BENCH_WARMUP_S", 20, 0) * 1000,
     settleMs: intEnv("BENCH_SETTLE_S", 60) * 1000,
     workloadArgs: (process.env.BENCH_WORKLOAD_ARGS ?? "").split(/\s+/).filter(Boolean),
     ingest: process.env.BENCH_INGEST === "on" ? "on" : "off",
     agentLog: process.env.BENCH_AGENT_LOG || "warn",
+    maxDiscards: intEnv("BENCH_MAX_DISCARDS", 3, 0),
   };
   // The probe kinds the agent will run, expanded and checked exactly as the agent does.
   const expected = parseAgentEnv(["--default-probes", cfg.probes], {}).defaultProbes;
@@ -468,9 +501,14 @@ async function main(): Promise<void> {
       const withCost = await waitForProbes(agent, Math.max(deadline, Date.now() + 25_000), (ps) => bpfKinds.every((k) => ps.find((p) => p.kind === k)?.cost));
       const noCost = bpfKinds.filter((k) => !withCost.probes.find((p) => p.kind === k)?.cost);
       if (noCost.length) say(`    no cost reported yet by ${noCost.join(", ")} (their kernel time is missing from the figures)`);
+      // Node's start-up (compiling the TypeScript, JIT) is not idle cost: measure from BENCH_WARMUP_S after the start on.
+      const warmupLeft = cfg.warmupMs - (performance.now() - t0);
+      if (warmupLeft > 0) await sleep(warmupLeft);
       const tree0 = await processTree(agent.pid);
       current.loaders = tree0.filter((s) => s.pid !== agent.pid);
-      say(`  [round ${round}] probes settled after ${f1((performance.now() - t0) / 1000)} s; ${current.loaders.length} loader processes; idle for ${cfg.idleMs / 1000} s`);
+      const loaderCount = tree0.filter((s) => s.comm === "ppbpf").length;
+      const others = tree0.filter((s) => s.pid !== agent.pid && s.comm !== "ppbpf").map((s) => s.comm);
+      say(`  [round ${round}] probes settled and warm after ${f1((performance.now() - t0) / 1000)} s; ${loaderCount} ppbpf loaders${others.length ? ` (and ${others.join(", ")})` : ""}; idle for ${cfg.idleMs / 1000} s`);
 
       // 3. idle CPU: the process tree's CPU and the probes' kernel time over the window
       const idleCost0 = costsOf(withCost.probes);
@@ -509,15 +547,18 @@ async function main(): Promise<void> {
       // Kernel time per probe over intervals covering the workload, minus the idle rate over the same span.
       const busyCost1 = await costsAfter(agent, bpfKinds, wEndUnix, 15_000);
       const workloadKernelMs = new Map<string, number>();
+      const nsPerRun = new Map<string, number>();
       for (const [kind, r] of kernelRates(busyCost0, busyCost1)) {
         const idleRate = idleRates.get(kind)?.nsPerMs ?? 0;
         workloadKernelMs.set(kind, Math.max(0, r.deltaNs - idleRate * Math.max(0, r.spanMs - (wEndUnix - wStartUnix))) / 1e6);
+        if (r.deltaRuns > 0) nsPerRun.set(kind, r.deltaNs / r.deltaRuns);
       }
 
       // 6. stop
-      const { stopMs, leftovers } = await stopAgent(agent, current.loaders);
+      const unanswered = agent.unanswered();
+      const { stopMs, leftovers, clean } = await stopAgent(agent, current.loaders);
       current = null;
-      if (leftovers.length) say(`    BUG: ${leftovers.length} loader process(es) outlived the agent by 5 s (pids ${leftovers.map((s) => s.pid).join(", ")}); killed`);
+      if (leftovers.length) say(`    BUG: ${leftovers.length} child process(es) outlived the agent by 5 s (pids ${leftovers.map((s) => s.pid).join(", ")}); killed`);
       say(`  [round ${round}] agent stopped in ${f1(stopMs / 1000)} s`);
 
       return {
@@ -527,16 +568,19 @@ async function main(): Promise<void> {
         rssAfterBytes,
         busy: { agentPct: (busyCpu.agentSec / busySec) * 100, loadersPct: (busyCpu.childrenSec / busySec) * 100 },
         workloadKernelMs,
+        nsPerRun,
         running: running.map((p) => p.kind),
         unsupported,
         notRunning,
         loaderRss,
+        hung: unanswered > 0 || !clean ? [unanswered > 0 ? `/healthz went unanswered ${unanswered} time(s) (5 s timeout)` : "", clean ? "" : "SIGTERM did not stop it"].filter(Boolean).join("; ") : null,
       };
     };
 
     // --- Rounds ----------------------------------------------------------------------------
     const without: WorkloadResult[] = [];
     const withs: WithAgent[] = [];
+    const discarded: string[] = [];
     for (let r = 1; r <= cfg.rounds; r++) {
       const order: ("without" | "with")[] = r % 2 === 1 ? ["without", "with"] : ["with", "without"];
       say(`round ${r}/${cfg.rounds}: ${order.join(" → ")}`);
@@ -552,13 +596,22 @@ async function main(): Promise<void> {
           say(`  [round ${r}] with agent:    ${ms(w.total_ms)} (syscalls ${ms(w.syscall_ms)}, tcp ${ms(w.tcp_ms)}, opens ${ms(w.open_ms)}, execs ${ms(w.exec_ms)}); agent ${f1(b.busy.agentPct)}% + loaders ${f1(b.busy.loadersPct)}% of a core meanwhile`);
         }
       }
+      if (b!.hung) {
+        // A stuck agent measures the bug, not the overhead: say so loudly, count it, and run the round again.
+        discarded.push(`round ${r}: ${b!.hung}`);
+        say(`round ${r}/${cfg.rounds}: DISCARDED, the agent hung (${b!.hung}); idle CPU was ${f1(b!.idle.totalPct)}%. ` +
+          (discarded.length > cfg.maxDiscards ? "Too many hung agents: giving up." : `Running round ${r} again (${discarded.length}/${cfg.maxDiscards} discards allowed).`));
+        if (discarded.length > cfg.maxDiscards) throw new Error(`the agent hung in ${discarded.length} rounds: ${discarded.join("; ")}`);
+        r--;
+        continue;
+      }
       without.push(a!);
       withs.push(b!);
       const perProbe = [...b!.idle.perProbeBpfPct].sort((x, y) => y[1] - x[1]).map(([k, p]) => `${k} ${f2(p)}`).join(", ");
       say(`round ${r}/${cfg.rounds}: without ${ms(a!.total_ms)}, with ${ms(b!.workload.total_ms)} (${signedPct((b!.workload.total_ms / a!.total_ms - 1) * 100)}) | ` +
         `idle CPU ${f2(b!.idle.totalPct)}% (agent ${f2(b!.idle.agentPct)} + loaders ${f2(b!.idle.loadersPct)} + BPF ${f2(b!.idle.bpfPct)}) | RSS ${f1(b!.rssIdleBytes / 2 ** 20)} MB idle, ${f1(b!.rssAfterBytes / 2 ** 20)} MB after the workload`);
       if (perProbe) say(`    idle BPF kernel time, % of a core: ${perProbe}`);
-      const wk = [...b!.workloadKernelMs].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${f1(v)} ms`).join(", ");
+      const wk = [...b!.workloadKernelMs].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k} ${f1(v)} ms${b!.nsPerRun.has(k) ? ` (${Math.round(b!.nsPerRun.get(k)!).toLocaleString("en-US")} ns/run)` : ""}`).join(", ");
       if (wk) say(`    BPF kernel time during the workload: ${wk}`);
     }
 
@@ -569,6 +622,7 @@ async function main(): Promise<void> {
     if (new Set(runningCounts).size > 1) say(`note: the number of running probes varied between rounds (${runningCounts.join(", ")}); reporting the smallest`);
     say("");
     say(`probes: ${n} running (${last.running.join(", ")})`);
+    if (discarded.length) say(`rounds discarded because the agent hung (a bug, not overhead; see the README): ${discarded.length} (${discarded.join("; ")})`);
     for (const u of last.unsupported) say(`  unsupported: ${u.kind}: ${u.why}`);
     for (const p of last.notRunning) say(`  not running: ${p.kind} (${p.state}): ${p.why.split("\n")[0]}`);
 
@@ -582,12 +636,17 @@ async function main(): Promise<void> {
     const kinds = [...new Set(withs.flatMap((w) => [...w.idle.perProbeBpfPct.keys(), ...w.workloadKernelMs.keys(), ...w.loaderRss.keys()]))].sort();
     if (kinds.length) {
       const wMedian = median(withs.map((w) => w.workload.total_ms));
-      say("per probe (medians over rounds): idle BPF kernel % of a core | BPF kernel ms during the workload (% of its wall time) | loader RSS");
+      say("per probe (medians over rounds): idle BPF kernel % of a core | BPF kernel ms during the workload (% of its wall time), ns per program run | loader RSS");
+      const med = (k: string, pick: (w: WithAgent) => Map<string, number>) => median(withs.flatMap((w) => (pick(w).has(k) ? [pick(w).get(k)!] : [])));
       for (const k of kinds) {
-        const idlePct = median(withs.flatMap((w) => (w.idle.perProbeBpfPct.has(k) ? [w.idle.perProbeBpfPct.get(k)!] : [])));
-        const busyMs = median(withs.flatMap((w) => (w.workloadKernelMs.has(k) ? [w.workloadKernelMs.get(k)!] : [])));
-        const rss = median(withs.flatMap((w) => (w.loaderRss.has(k) ? [w.loaderRss.get(k)!] : [])));
-        say(`  ${k.padEnd(20)} ${f2(idlePct).padStart(6)}% | ${f1(busyMs).padStart(7)} ms (${f2((busyMs / wMedian) * 100)}%) | ${f1(rss / 2 ** 20)} MB`);
+        const isLoader = withs.some((w) => w.running.includes(k));
+        if (!isLoader) {
+          say(`  ${k.padEnd(20)} (not a probe: another child of the agent) RSS ${f1(med(k, (w) => w.loaderRss) / 2 ** 20)} MB`);
+          continue;
+        }
+        const busyMs = med(k, (w) => w.workloadKernelMs);
+        const perRun = med(k, (w) => w.nsPerRun);
+        say(`  ${k.padEnd(20)} ${f2(med(k, (w) => w.idle.perProbeBpfPct)).padStart(6)}% | ${f1(busyMs).padStart(7)} ms (${f2((busyMs / wMedian) * 100)}%), ${Number.isFinite(perRun) ? Math.round(perRun).toLocaleString("en-US") : "n/a"} ns/run | ${f1(med(k, (w) => w.loaderRss) / 2 ** 20)} MB`);
       }
     }
 

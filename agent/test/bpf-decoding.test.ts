@@ -122,6 +122,33 @@ describe("CounterTotals", () => {
   });
 });
 
+describe("CounterTotals for kernel-cumulative and per-key counters", () => {
+  it("set() reports a kernel counter only when it moved", () => {
+    const c = new CounterTotals();
+    c.set("", {}, 3);
+    expect(c.series("f_total", "n", 1).map((s) => s.points[0])).toEqual([[1, 3]]);
+    c.set("", {}, 3);
+    expect(c.series("f_total", "n", 2)).toEqual([]);
+    c.set("", {}, 4);
+    expect(c.series("f_total", "n", 3).map((s) => s.points[0])).toEqual([[3, 4]]);
+  });
+
+  it("forgets per-key counters idle past the limit, and keeps others forever", () => {
+    const perPid = new CounterTotals(1000);
+    const single = new CounterTotals();
+    perPid.add("42", { pid: "42" }, 5);
+    single.add("", {}, 5);
+    perPid.series("s_total", "n", 0);
+    single.series("s_total", "n", 0);
+    perPid.series("s_total", "n", 5000); // idle past 1 s: forgotten
+    single.series("s_total", "n", 5000);
+    perPid.add("42", { pid: "42" }, 1);
+    single.add("", {}, 1);
+    expect(perPid.series("s_total", "n", 6000)[0]!.points[0]).toEqual([6000, 1]);
+    expect(single.series("s_total", "n", 6000)[0]!.points[0]).toEqual([6000, 6]);
+  });
+});
+
 describe("labelValue", () => {
   it("turns kernel names into valid label values", () => {
     expect(labelValue("kworker/0:1H")).toBe("kworker_0_1H");

@@ -82,6 +82,7 @@ export class BpfProbe {
   private flushing: Promise<void> = Promise.resolve();
   private readonly clock: KernelClock = { toUnixMs: (ns) => Math.round(ns / 1e6 + this.offsetMs) };
   private closed = false;
+  private costSentAt = 0;
 
   constructor(private readonly opts: BpfProbeOptions) {
     this.loader = new LoaderProcess(
@@ -133,10 +134,14 @@ export class BpfProbe {
     this.setClock(interval);
     const at = Math.round(interval.realtimeNs / 1e6);
     const cost = this.measureCost(interval, at);
+    // The status and /metrics get every measurement; the telemetry stream one per COST_SERIES_EVERY_MS,
+    // so that an idle probe does not publish a batch every interval just to say what it costs.
+    const sendCost = cost !== undefined && at - this.costSentAt >= COST_SERIES_EVERY_MS;
+    if (sendCost) this.costSentAt = at;
     this.flushing = this.flushing.then(async () => {
       try {
         const content = await this.opts.decoder.flush(at);
-        const series = [...(content.series ?? []), ...(cost ? costSeries(this.opts.kind, cost) : [])];
+        const series = [...(content.series ?? []), ...(sendCost ? costSeries(this.opts.kind, cost) : [])];
         this.opts.emit({ ...content, series });
       } catch (err) {
         this.opts.reportError(err as Error);
@@ -166,6 +171,9 @@ export class BpfProbe {
     return this.latestCost;
   }
 }
+
+/** How often the cost series go into the telemetry stream (a dashboard's resolution for them). */
+export const COST_SERIES_EVERY_MS = 10_000;
 
 const round3 = (n: number) => Math.round(Math.max(0, n) * 1000) / 1000;
 

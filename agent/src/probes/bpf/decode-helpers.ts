@@ -75,17 +75,20 @@ export class EventBudget {
   }
 }
 
-/** Counters untouched this long are forgotten (a process that exited, a peer gone quiet): bounded memory. */
-const COUNTER_IDLE_MS = 10 * 60_000;
-
 /**
  * Cumulative counters kept in the agent from drained (per-interval) kernel maps
- * or from events. A series is sent in the intervals where it changed; one idle
- * for 10 minutes is dropped, and comes back from 0 if it moves again (a counter
- * reset, which `rate` handles).
+ * or from events. A series is sent in the intervals where it changed. With
+ * `forgetIdleAfterMs` (for per-process or per-peer keys, which come and go) a
+ * counter idle that long is dropped, and comes back from 0 if it moves again
+ * (a counter reset, which `rate` handles): memory stays bounded.
  */
+/** How long a per-process or per-peer counter may stay idle before it is forgotten. */
+export const IDLE_KEY_MS = 10 * 60_000;
+
 export class CounterTotals {
   private readonly totals = new Map<string, { labels: Labels; value: number; lastAt: number; changed: boolean }>();
+
+  constructor(private readonly forgetIdleAfterMs = Infinity) {}
 
   add(key: string, labels: Labels, delta: number): void {
     const entry = this.totals.get(key);
@@ -93,6 +96,16 @@ export class CounterTotals {
       entry.value += delta;
       entry.changed = true;
     } else this.totals.set(key, { labels, value: delta, lastAt: 0, changed: true });
+  }
+
+  /** Set a counter the kernel keeps cumulatively (a per-CPU array read every interval). */
+  set(key: string, labels: Labels, value: number): void {
+    const entry = this.totals.get(key);
+    if (!entry) this.totals.set(key, { labels, value, lastAt: 0, changed: true });
+    else if (entry.value !== value) {
+      entry.value = value;
+      entry.changed = true;
+    }
   }
 
   /** Series of the counters that changed since the last call, stamped `at`. */
@@ -103,7 +116,7 @@ export class CounterTotals {
         out.push({ metric, kind: "counter", unit, labels: entry.labels, points: [[at, entry.value]] });
         entry.changed = false;
         entry.lastAt = at;
-      } else if (at - entry.lastAt > COUNTER_IDLE_MS) this.totals.delete(key);
+      } else if (at - entry.lastAt > this.forgetIdleAfterMs) this.totals.delete(key);
     }
     return out;
   }

@@ -1,6 +1,7 @@
 import type { ProfileStacks } from "@probepilot/shared";
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
 import { filterKnobs } from "../bpf-probe.ts";
+import { CounterTotals } from "../decode-helpers.ts";
 import { cstring, PP_COUNT, PP_STACK_KEY as K, s32, u32, u64 } from "../records.ts";
 import { Symbolizer } from "../symbolize/symbolizer.ts";
 
@@ -37,13 +38,13 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
     const symbolizer = new Symbolizer();
     let counts: { key: Buffer; value: Buffer }[] = [];
     let stacks = new Map<number, bigint[]>();
-    let drops: number | null = null;
-    let samplesTotal = 0;
+    const drops = new CounterTotals();
+    const samples = new CounterTotals();
     const ips = (id: number): bigint[] | undefined => (id >= 0 ? stacks.get(id) : undefined);
     return {
       onMapDump(map, dump) {
         if (map === "counts") counts = dump.entries;
-        if (map === "drops") drops = dump.entries[0] ? u64(dump.entries[0].value, PP_COUNT.fields.count) : null;
+        if (map === "drops" && dump.entries[0]) drops.set("", {}, u64(dump.entries[0].value, PP_COUNT.fields.count));
         if (map === "stacks") {
           stacks = new Map();
           for (const { key, value } of dump.entries) {
@@ -63,7 +64,7 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
           const pid = u32(key, K.fields.pid);
           const comm = cstring(key, K.fields.comm);
           const count = u64(value, PP_COUNT.fields.count);
-          samplesTotal += count;
+          samples.add("", {}, count);
           const kernelId = s32(key, K.fields.kernel_stack_id);
           const userId = s32(key, K.fields.user_stack_id);
           const kernelIps = ips(kernelId);
@@ -83,8 +84,7 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
           profile.stacks = [...merged];
         }
         symbolizer.endInterval();
-        const series = [{ metric: "cpu_profile_samples_total", kind: "counter" as const, unit: "samples", labels: {}, points: [[at, samplesTotal]] as [number, number][] }];
-        if (drops) series.push({ metric: "cpu_profile_lost_samples_total", kind: "counter", unit: "samples", labels: {}, points: [[at, drops]] });
+        const series = [...samples.series("cpu_profile_samples_total", "samples", at), ...drops.series("cpu_profile_lost_samples_total", "samples", at).filter((s) => s.points[0]![1] > 0)];
         return { profiles: [...byPid.values()], series };
       },
     };

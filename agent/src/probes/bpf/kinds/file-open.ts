@@ -1,7 +1,7 @@
 import { constants as os } from "node:os";
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
 import { filterKnobs } from "../bpf-probe.ts";
-import { EventBudget } from "../decode-helpers.ts";
+import { CounterTotals, EventBudget } from "../decode-helpers.ts";
 import { cstring, expectSize, PP_OPEN_EVENT as L, s32, s64, u32, u64 } from "../records.ts";
 
 const ERRNO_NAMES = new Map(Object.entries(os.errno).map(([name, code]) => [code, name]));
@@ -20,11 +20,11 @@ export const fileOpen: BpfProbeDefinition<"file_open"> = {
   }),
   decoder(params) {
     const budget = new EventBudget("file_open", params.maxEventsPerSec, params.intervalMs);
-    let total = 0;
+    const opens = new CounterTotals();
     return {
       onEvent(_map, r, clock) {
         expectSize(r, L);
-        total++;
+        opens.add("", {}, 1);
         if (!budget.admit()) return;
         const ret = s64(r, L.fields.ret);
         budget.push({
@@ -44,7 +44,7 @@ export const fileOpen: BpfProbeDefinition<"file_open"> = {
       },
       flush(at) {
         const { events, series } = budget.take(at);
-        if (total > 0) series.push({ metric: "file_opens_total", kind: "counter", unit: "opens", labels: {}, points: [[at, total]] });
+        series.push(...opens.series("file_opens_total", "opens", at));
         return { events, series };
       },
     };

@@ -1,4 +1,5 @@
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
+import { CounterTotals } from "../decode-helpers.ts";
 import { cstring, expectSize, PP_OOM_EVENT as L, s32, u32, u64 } from "../records.ts";
 import type { TelemetryEvent } from "@probepilot/shared";
 
@@ -13,11 +14,11 @@ export const oomKills: BpfProbeDefinition<"oom_kills"> = {
   decoder() {
     // OOM kills are rare and each one matters: no event budget.
     let events: TelemetryEvent[] = [];
-    let total = 0;
+    const kills = new CounterTotals();
     return {
       onEvent(_map, r, clock) {
         expectSize(r, L);
-        total++;
+        kills.add("", {}, 1);
         events.push({
           name: "oom_kill",
           at: clock.toUnixMs(u64(r, L.fields.ts_ns)),
@@ -38,7 +39,7 @@ export const oomKills: BpfProbeDefinition<"oom_kills"> = {
       flush(at) {
         const out = events;
         events = [];
-        return { events: out, series: total > 0 ? [{ metric: "oom_kills_total", kind: "counter", unit: "kills", labels: {}, points: [[at, total]] }] : [] };
+        return { events: out, series: kills.series("oom_kills_total", "kills", at) };
       },
     };
   },

@@ -1,6 +1,6 @@
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
 import { filterKnobs } from "../bpf-probe.ts";
-import { EventBudget } from "../decode-helpers.ts";
+import { CounterTotals, EventBudget } from "../decode-helpers.ts";
 import { cstring, expectSize, PP_EXEC_EVENT as L, u32, u64 } from "../records.ts";
 
 /** argv as one string: arguments separated by spaces, ones with spaces (or empty) quoted, so it reads like a command line. */
@@ -18,11 +18,11 @@ export const processExec: BpfProbeDefinition<"process_exec"> = {
   plan: (params, filters) => ({ set: filterKnobs(filters), ringbufs: ["events"], intervalMs: params.intervalMs }),
   decoder(params) {
     const budget = new EventBudget("process_exec", params.maxEventsPerSec, params.intervalMs);
-    let total = 0;
+    const execs = new CounterTotals();
     return {
       onEvent(_map, r, clock) {
         expectSize(r, L);
-        total++;
+        execs.add("", {}, 1);
         if (!budget.admit()) return;
         const size = Math.min(u32(r, L.fields.args_size), L.fields.args.size);
         const raw = r.subarray(L.fields.args.offset, L.fields.args.offset + size).toString("utf8");
@@ -46,7 +46,7 @@ export const processExec: BpfProbeDefinition<"process_exec"> = {
       },
       flush(at) {
         const { events, series } = budget.take(at);
-        if (total > 0) series.push({ metric: "process_execs_total", kind: "counter", unit: "execs", labels: {}, points: [[at, total]] });
+        series.push(...execs.series("process_execs_total", "execs", at));
         return { events, series };
       },
     };

@@ -1,6 +1,6 @@
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
 import { filterKnobs } from "../bpf-probe.ts";
-import { CounterTotals, labelValue } from "../decode-helpers.ts";
+import { CounterTotals, IDLE_KEY_MS, labelValue } from "../decode-helpers.ts";
 import { cstring, PP_COUNT, PP_SYSCALL_KEY as K, u32, u64 } from "../records.ts";
 import { syscallName } from "../syscall-names.ts";
 
@@ -20,13 +20,13 @@ export const syscallCounts: BpfProbeDefinition<"syscall_counts"> = {
     intervalMs: params.intervalMs,
   }),
   decoder(params) {
-    const totals = new CounterTotals();
+    const totals = new CounterTotals(IDLE_KEY_MS);
     let entries: { key: Buffer; value: Buffer }[] = [];
-    let drops: number | null = null;
+    const drops = new CounterTotals();
     return {
       onMapDump(map, dump) {
         if (map === "counts") entries = dump.entries;
-        if (map === "drops") drops = dump.entries[0] ? u64(dump.entries[0].value, PP_COUNT.fields.count) : null;
+        if (map === "drops" && dump.entries[0]) drops.set("", {}, u64(dump.entries[0].value, PP_COUNT.fields.count));
       },
       flush(at) {
         const rows = entries.map(({ key, value }) => ({ key, count: u64(value, PP_COUNT.fields.count) })).sort((a, b) => b.count - a.count);
@@ -38,9 +38,7 @@ export const syscallCounts: BpfProbeDefinition<"syscall_counts"> = {
           const syscall = syscallName(u32(key, K.fields.nr));
           totals.add(`${pid}/${comm}/${syscall}`, { pid, comm, syscall }, count);
         });
-        const series = totals.series("syscalls_total", "calls", at);
-        if (drops) series.push({ metric: "syscall_counts_dropped_total", kind: "counter", unit: "calls", labels: {}, points: [[at, drops]] });
-        return { series };
+        return { series: [...totals.series("syscalls_total", "calls", at), ...drops.series("syscall_counts_dropped_total", "calls", at).filter((s) => s.points[0]![1] > 0)] };
       },
     };
   },

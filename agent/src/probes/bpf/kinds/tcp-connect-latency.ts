@@ -1,6 +1,6 @@
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
 import { filterKnobs } from "../bpf-probe.ts";
-import { HistogramDeltas } from "../decode-helpers.ts";
+import { CounterTotals, HistogramDeltas } from "../decode-helpers.ts";
 import { PP_COUNT, u64 } from "../records.ts";
 
 export const tcpConnectLatency: BpfProbeDefinition<"tcp_connect_latency"> = {
@@ -22,17 +22,16 @@ export const tcpConnectLatency: BpfProbeDefinition<"tcp_connect_latency"> = {
   decoder() {
     const deltas = new HistogramDeltas("tcp_connect_latency", "us");
     let histogram: Buffer | null = null;
-    let failures: number | null = null;
+    const failures = new CounterTotals();
     return {
       onMapDump(map, dump) {
         if (map === "hist") histogram = dump.entries[0]?.value ?? null;
-        if (map === "counts") failures = dump.entries[0] ? u64(dump.entries[0].value, PP_COUNT.fields.count) : null;
+        if (map === "counts" && dump.entries[0]) failures.set("", {}, u64(dump.entries[0].value, PP_COUNT.fields.count));
       },
       flush(at) {
         const h = histogram ? deltas.delta("", {}, histogram, at) : null;
-        const series = failures === null ? [] : [{ metric: "tcp_connect_failures_total", kind: "counter" as const, unit: "connections", labels: {}, points: [[at, failures]] as [number, number][] }];
         histogram = null;
-        return { histograms: h ? [h] : [], series };
+        return { histograms: h ? [h] : [], series: failures.series("tcp_connect_failures_total", "connections", at) };
       },
     };
   },

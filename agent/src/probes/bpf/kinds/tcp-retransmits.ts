@@ -1,5 +1,5 @@
 import type { BpfProbeDefinition } from "../bpf-probe.ts";
-import { CounterTotals } from "../decode-helpers.ts";
+import { CounterTotals, IDLE_KEY_MS } from "../decode-helpers.ts";
 import { AF_INET, ipAddress, PP_COUNT, PP_TCP_SIGNAL_KEY as K, u16, u32, u64 } from "../records.ts";
 
 const METRICS: Record<number, { metric: string; unit: string }> = {
@@ -29,7 +29,7 @@ export const tcpRetransmits: BpfProbeDefinition<"tcp_retransmits"> = {
   // Drained: one entry per (kind, peer) seen this interval, so the map does not grow with every peer ever seen.
   plan: (params) => ({ dumps: [{ map: "counts", drain: true }], intervalMs: params.intervalMs }),
   decoder(params) {
-    const totals = new Map<number, CounterTotals>(Object.keys(METRICS).map((k) => [Number(k), new CounterTotals()]));
+    const totals = new Map<number, CounterTotals>(Object.keys(METRICS).map((k) => [Number(k), new CounterTotals(IDLE_KEY_MS)]));
     let entries: { key: Buffer; value: Buffer }[] = [];
     return {
       onMapDump(map, dump) {
