@@ -84,6 +84,11 @@ if (command === "start" || command === "test") {
 say("installing dependencies (pnpm install --frozen-lockfile)…");
 run("pnpm", ["install", "--frozen-lockfile", "--prefer-offline", "--reporter=append-only"]);
 
+// 4b. The agent as one bundled module (agent/dist): ~40 MB less memory per agent than
+// running its TypeScript through tsx. The agent's bin falls back to the sources when
+// they are newer than the bundle.
+run("pnpm", ["--filter", "@probepilot/agent", "--silent", "build"]);
+
 // 5. Hand over. The stack is one Node process with tsx's loader (no pnpm or tsx CLI
 // in between to relay or swallow signals).
 const [bin, args] =

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { access } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -37,8 +38,19 @@ export function isBpfProbeKind(kind: ProbeKind): kind is BpfProbeKind {
   return kind !== "host";
 }
 
-/** `bpf/build` of this checkout: where `make -C bpf` puts ppbpf and the objects. */
-export const DEFAULT_BPF_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../../../bpf/build");
+/**
+ * `bpf/build` of this checkout: where `make -C bpf` puts ppbpf and the objects.
+ * Found by walking up from this module, which runs from agent/src (through tsx)
+ * or from agent/dist (bundled).
+ */
+export const DEFAULT_BPF_DIR = findCheckoutBpfBuild(path.dirname(fileURLToPath(import.meta.url)));
+
+function findCheckoutBpfBuild(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, "bpf", "Makefile"))) return path.join(dir, "bpf", "build");
+    if (path.dirname(dir) === dir) return path.resolve(from, "../../../../bpf/build"); // not in a checkout: PROBEPILOT_BPF_DIR must say where
+  }
+}
 
 export type BpfEnvironment = {
   /** Directory holding `ppbpf` and `probes/<kind>.bpf.o`. */
