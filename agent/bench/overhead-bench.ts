@@ -124,6 +124,21 @@ async function processTree(root: number): Promise<ProcSample[]> {
   return out;
 }
 
+/**
+ * Proportional set size in bytes (0 when gone): the process's private pages plus
+ * its share of pages shared with others. The loaders are small C processes that
+ * share libc, libbpf and libelf pages with each other; summing their VmRSS counts
+ * those pages once per loader, summing PSS counts them once in all.
+ */
+async function pssBytes(pid: number): Promise<number> {
+  try {
+    const m = /^Pss:\s+(\d+)\s+kB/m.exec(await readFile(`/proc/${pid}/smaps_rollup`, "utf8"));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
 /** VmRSS of a process in bytes (0 when gone). */
 async function rssBytes(pid: number): Promise<number> {
   try {
@@ -382,6 +397,7 @@ type WithAgent = {
   workload: WorkloadResult;
   idle: { agentPct: number; loadersPct: number; bpfPct: number; totalPct: number; windowS: number; perProbeBpfPct: Map<string, number> };
   rssIdleBytes: number;
+  pssIdleBytes: number;
   rssAfterBytes: number;
   /** CPU the agent and its loaders used while the workload ran, % of one core. */
   busy: { agentPct: number; loadersPct: number };
@@ -530,6 +546,7 @@ async function main(): Promise<void> {
       // 4. RSS of the agent and its loaders, settled and idle
       const rssOf = async (tree: ProcSample[]) => (await Promise.all(tree.map((s) => rssBytes(s.pid)))).reduce((a, b) => a + b, 0);
       const rssIdleBytes = await rssOf(idleTree1);
+      const pssIdleBytes = (await Promise.all(idleTree1.map((s) => pssBytes(s.pid)))).reduce((a, b) => a + b, 0);
       const loaderRss = new Map<string, number>();
       for (const s of idleTree1) if (s.pid !== agent.pid) loaderRss.set((await loaderKind(s.pid)) ?? s.comm, await rssBytes(s.pid));
 
@@ -565,6 +582,7 @@ async function main(): Promise<void> {
         workload,
         idle,
         rssIdleBytes,
+        pssIdleBytes,
         rssAfterBytes,
         busy: { agentPct: (busyCpu.agentSec / busySec) * 100, loadersPct: (busyCpu.childrenSec / busySec) * 100 },
         workloadKernelMs,
@@ -654,7 +672,7 @@ async function main(): Promise<void> {
     const rssMb = median(withs.map((w) => Math.max(w.rssIdleBytes, w.rssAfterBytes))) / 2 ** 20;
     const idleCpu = median(withs.map((w) => w.idle.totalPct));
     say(`idle CPU medians, % of a core: agent ${f2(median(withs.map((w) => w.idle.agentPct)))}, loaders ${f2(median(withs.map((w) => w.idle.loadersPct)))}, BPF kernel ${f2(median(withs.map((w) => w.idle.bpfPct)))}`);
-    say(`RSS medians: ${f1(median(withs.map((w) => w.rssIdleBytes)) / 2 ** 20)} MB idle, ${f1(median(withs.map((w) => w.rssAfterBytes)) / 2 ** 20)} MB after the workload (the figure is the larger of the two per round)`);
+    say(`RSS medians: ${f1(median(withs.map((w) => w.rssIdleBytes)) / 2 ** 20)} MB idle, ${f1(median(withs.map((w) => w.rssAfterBytes)) / 2 ** 20)} MB after the workload (the figure is the larger of the two per round); PSS ${f1(median(withs.map((w) => w.pssIdleBytes)) / 2 ** 20)} MB idle (shared library pages counted once, not once per loader)`);
     const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
     say(`targets: slowdown ≤ ${TARGET_SLOWDOWN_PCT}% ${verdict(slowdown <= TARGET_SLOWDOWN_PCT)}, RSS ≤ ${TARGET_RSS_MB} MB ${verdict(rssMb <= TARGET_RSS_MB)}, idle CPU ≤ ${TARGET_IDLE_CPU_PCT}% ${verdict(idleCpu <= TARGET_IDLE_CPU_PCT)}`);
     await cleanup();

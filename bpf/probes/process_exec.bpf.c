@@ -8,9 +8,12 @@
  */
 #include "pp_common.bpf.h"
 
+/* 256 KiB holds ~320 records; the loader is woken at a quarter full
+ * (pp_ringbuf_submit), so even fork-heavy bursts are read long before it
+ * fills, and a smaller ring is less memory mapped into the loader. */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1024 * 1024);
+	__uint(max_entries, 256 * 1024);
 } events SEC(".maps");
 
 /* Puts the record type in the object's BTF (a type used only by local
