@@ -44,7 +44,7 @@
  *   DATABASE_URL         server for the throwaway database (default postgres://postgres@127.0.0.1:5432/postgres)
  *   PP_TEST_LOG          control-plane log level (default silent)
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -468,6 +468,10 @@ async function main(): Promise<void> {
     } else {
       say(`setup: make -C bpf ok${built.length ? ` (rebuilt ${built.join(", ")})` : " (up to date)"}`);
     }
+    // The agent as deployed: bundled (its bin would fall back to tsx, ~40 MB more, if the bundle were stale).
+    const bundled = spawnSync(process.execPath, [path.join(REPO, "agent/build.mjs")], { encoding: "utf8" });
+    if (bundled.status !== 0) throw new Error(`bundling the agent failed:\n${bundled.stdout}${bundled.stderr}`);
+    say("setup: agent bundled (agent/dist/probepilot-agent.mjs)");
     const objects = (await readdir(path.join(REPO, "bpf/build/probes")).catch(() => [] as string[])).filter((f) => f.endsWith(".bpf.o")).map((f) => f.replace(/\.bpf\.o$/, ""));
     say(`setup: probe objects: ${objects.sort().join(", ") || "none"}`);
     await readFile(WORKLOAD_BIN).catch(() => {

@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ElfFormatError, elfSymbolsFromBuffer, readElfSymbols } from "../src/probes/bpf/symbolize/elf-symbols.ts";
-import { loadKallsyms, parseKallsyms } from "../src/probes/bpf/symbolize/kallsyms.ts";
+import { loadKallsyms, loadKallsymsSync, parseKallsyms } from "../src/probes/bpf/symbolize/kallsyms.ts";
 import { executableMappings, findMapping, isAnonymous, parseProcMaps, readProcMaps, ProcMapsParseError } from "../src/probes/bpf/symbolize/proc-maps.ts";
 import { Symbolizer, fold } from "../src/probes/bpf/symbolize/symbolizer.ts";
 import { syscallName } from "../src/probes/bpf/syscall-names.ts";
@@ -149,6 +149,81 @@ describe("kallsyms", () => {
     const table = await loadKallsyms("/nonexistent/kallsyms");
     expect(table.describe(0xffffffff81000000n)).toBe("[unknown: /nonexistent/kallsyms unreadable: ENOENT]");
   });
+
+  it("resolves across changes of the address's high 32 bits", () => {
+    const table = parseKallsyms(
+      [
+        "00001000 T low32",
+        "00000000fffff000 T below_4g",
+        "0000000100000010 T above_4g",
+        "ffff800008000000 T arm64_text",
+        "ffffffff81000000 T x86_text",
+      ].join("\n"),
+    );
+    expect(table.describe(0x1004n)).toBe("low32+0x4");
+    // Below the first address of its high half: the last symbol of the half before.
+    expect(table.describe(0x1_0000_0008n)).toBe("below_4g+0x1008");
+    expect(table.describe(0x1_0000_0010n)).toBe("above_4g+0x0");
+    // A high half with no symbol of its own: the last symbol below it.
+    expect(table.describe(0x2_0000_0000n)).toBe("above_4g+0xfffffff0");
+    expect(table.describe(0xffff_8000_0800_0abcn)).toBe("arm64_text+0xabc");
+    expect(table.describe(0xffff_ffff_8100_0010n)).toBe("x86_text+0x10");
+    expect(table.describe(0xfffn)).toBe("[unknown: 0xfff is below the first kernel symbol]");
+  });
+
+  it("keeps each symbol's module when modules interleave, and the first listed of equally good aliases", () => {
+    const table = parseKallsyms(
+      [
+        "ffffffffc0003000 t third\t[mod_b]",
+        "ffffffffc0001000 t first\t[mod_a]",
+        "ffffffffc0002000 t second\t[mod_b]",
+        "ffffffffc0004000 t fourth\t[mod_a]",
+        "ffffffffc0004000 t fifth\t[mod_a]",
+        "ffffffffc0005000 t core_after_modules",
+      ].join("\n"),
+    );
+    expect(table.size).toBe(5);
+    expect([0xffffffffc0001000n, 0xffffffffc0002000n, 0xffffffffc0003000n, 0xffffffffc0004000n, 0xffffffffc0005000n].map((a) => table.describe(a))).toEqual([
+      "first+0x0 [mod_a]",
+      "second+0x0 [mod_b]",
+      "third+0x0 [mod_b]",
+      "fourth+0x0 [mod_a]",
+      "core_after_modules+0x0",
+    ]);
+  });
+
+  it("reads a file in chunks: lines across chunk boundaries, a line longer than a chunk, no final newline", async () => {
+    // ~50k symbols, ~2 MB: many read chunks, as /proc/kallsyms is.
+    const lines: string[] = [];
+    const expected: [bigint, string][] = [];
+    for (let i = 0; i < 50_000; i++) {
+      const addr = 0xffffffff81000000n + BigInt(i) * 0x40n;
+      const name = `fn_${i}_${"x".repeat(i % 23)}`;
+      const module = i % 7 === 0 ? `\t[mod_${i % 3}]` : "";
+      lines.push(`${addr.toString(16)} ${i % 2 ? "t" : "T"} ${name}${module}`);
+      if (i % 5 === 0) lines.push(`${addr.toString(16)} d data_${i}`);
+      expected.push([addr + 0x3fn, `${name}+0x3f${module ? ` [mod_${i % 3}]` : ""}`]);
+    }
+    const longName = "l".repeat(300_000);
+    lines.push(`ffffffffc0000000 t ${longName}`);
+    expected.push([0xffffffffc0000001n, `${longName}+0x1`]);
+    const fixture = path.join(dir, "kallsyms-large");
+    await writeFile(fixture, lines.join("\n"));
+
+    for (const table of [await loadKallsyms(fixture), loadKallsymsSync(fixture)]) {
+      expect(table.size).toBe(50_001);
+      const wrong = expected.filter(([addr, want]) => table.describe(addr) !== want);
+      expect(wrong.slice(0, 3)).toEqual([]);
+    }
+  });
+
+  it("reads the same table from /proc/kallsyms synchronously as asynchronously", async () => {
+    const [a, b] = [await loadKallsyms(), loadKallsymsSync()];
+    const { addr } = kernelSymbol("do_sys_openat2");
+    expect(b.describe(addr + 1n)).toBe(a.describe(addr + 1n));
+    // BPF programs may be loaded between the two reads, but the core kernel is fixed.
+    expect(Math.abs(a.size - b.size)).toBeLessThan(1000);
+  });
 });
 
 describe("proc maps", () => {
@@ -232,6 +307,49 @@ describe("ELF symbols", () => {
     expect(elf.lookup(helper + 1)).toEqual({ name: "probepilot_static_helper", offset: 1 });
     // Below every function (the ELF header) there is nothing to name.
     expect(elf.lookup(0x10)).toBeUndefined();
+  });
+
+  it("names every function of a large binary as its symbol table does (names are stored front-coded)", async () => {
+    const elf = await readElfSymbols(process.execPath);
+    expect(elf.source).toBe(".symtab");
+    // nm lists code symbols as T/t/W/w/i, functions and labels alike: each function's start is among them.
+    const namesAt = new Map<number, string[]>();
+    for (const line of execFileSync("nm", ["--defined-only", process.execPath], { encoding: "utf8", maxBuffer: 1 << 28 }).split("\n")) {
+      const [hex, type, name] = line.split(" ");
+      if (!name || !"TtWwi".includes(type!)) continue;
+      const addr = Number.parseInt(hex!, 16);
+      namesAt.set(addr, [...(namesAt.get(addr) ?? []), name]);
+    }
+    let starts = 0;
+    const wrong: [number, string[], string][] = [];
+    for (const [addr, names] of namesAt) {
+      const hit = elf.lookup(addr);
+      if (hit?.offset !== 0) continue;
+      starts++;
+      if (!names.includes(hit.name)) wrong.push([addr, names, hit.name]);
+    }
+    expect(wrong.slice(0, 3)).toEqual([]);
+    expect(starts).toBe(elf.size);
+  });
+
+  it("decodes names that share long prefixes and non-ASCII names", async () => {
+    const functions = Array.from({ length: 40 }, (_, i) => `probepilot_a_rather_long_shared_prefix_${i % 2 ? "odd" : "even"}_${i}`);
+    functions.push("probepilot_café_λ");
+    const source = [
+      ...functions.map((f, i) => `__attribute__((noinline)) int ${f}(int x) { __asm__ volatile(""); return x + ${i}; }`),
+      `int main(void) { return ${functions.map((f) => `${f}(1)`).join(" + ")}; }`,
+    ].join("\n");
+    await writeFile(path.join(dir, "prefixes.c"), source);
+    const binary = path.join(dir, "prefixes");
+    execFileSync("gcc", ["-O1", "-o", binary, path.join(dir, "prefixes.c")]);
+    const elf = await readElfSymbols(binary);
+    const nm = new Map(
+      execFileSync("nm", ["--defined-only", binary], { encoding: "utf8" })
+        .split("\n")
+        .map((l) => l.split(" "))
+        .map(([hex, , name]) => [name, Number.parseInt(hex!, 16)] as const),
+    );
+    for (const f of functions) expect(elf.lookup(nm.get(f)! + 2)).toEqual({ name: f, offset: 2 });
   });
 
   it("rejects what is not ELF64 little-endian, saying what was expected", async () => {
