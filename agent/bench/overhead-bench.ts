@@ -31,8 +31,9 @@
  *   BENCH_ROUNDS         rounds (default 5)
  *   BENCH_PROBES         the agent's --default-probes (default "defaults"; e.g. "host",
  *                        "host,runqueue_latency", "defaults,file_open"), to find what each probe costs
- *   BENCH_IDLE_S         idle measurement window in seconds (default 10)
- *   BENCH_WARMUP_S       the idle window starts no sooner than this after the agent's start (default 20):
+ *   BENCH_IDLE_S         idle measurement window in seconds (default 20: two cpu_profile intervals)
+ *   BENCH_WARMUP_S       the idle window starts no sooner than this after the agent's start (default 45: past the
+ *                        first profiles, whose one-time symbol-table loads are start-up, not idle, cost):
  *                        node's start-up (tsx compiling the TypeScript, JIT warm-up) is not idle cost
  *   BENCH_SETTLE_S       how long to wait for the probes to run and report costs (default 60)
  *   BENCH_WORKLOAD_ARGS  extra arguments for the workload, e.g. "--scale 2" or "--execs 0"
@@ -417,8 +418,8 @@ async function main(): Promise<void> {
   const cfg = {
     rounds: intEnv("BENCH_ROUNDS", 5),
     probes: process.env.BENCH_PROBES?.trim() || "defaults",
-    idleMs: intEnv("BENCH_IDLE_S", 10) * 1000,
-    warmupMs: intEnv("BENCH_WARMUP_S", 20, 0) * 1000,
+    idleMs: intEnv("BENCH_IDLE_S", 20) * 1000,
+    warmupMs: intEnv("BENCH_WARMUP_S", 45, 0) * 1000,
     settleMs: intEnv("BENCH_SETTLE_S", 60) * 1000,
     workloadArgs: (process.env.BENCH_WORKLOAD_ARGS ?? "").split(/\s+/).filter(Boolean),
     ingest: process.env.BENCH_INGEST === "on" ? "on" : "off",

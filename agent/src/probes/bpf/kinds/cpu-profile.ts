@@ -36,6 +36,8 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
   }),
   decoder() {
     const symbolizer = new Symbolizer();
+    // Load /proc/kallsyms now, in the background, rather than in the first interval's flush.
+    void symbolizer.preloadKernelSymbols().catch(() => {}); // a failure resurfaces, with its reason, when a kernel frame is symbolized
     let counts: { key: Buffer; value: Buffer }[] = [];
     let stacks = new Map<number, bigint[]>();
     const drops = new CounterTotals();
