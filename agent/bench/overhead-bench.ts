@@ -54,6 +54,7 @@ import type { ProbeStatus } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { freePort } from "../../control-plane/test/support/free-port.ts";
 import { parseAgentEnv } from "../src/env.ts";
+import { teardownStack } from "../../control-plane/bench/teardown.ts";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const AGENT_BIN = path.join(REPO, "agent/bin/probepilot-agent.mjs");
@@ -430,18 +431,7 @@ async function main(): Promise<void> {
   const expected = parseAgentEnv(["--default-probes", cfg.probes], {}).defaultProbes;
 
   // Teardown, newest first; also on Ctrl-C and on failure.
-  const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
-  let cleaning: Promise<void> | null = null;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const c of cleanups.reverse()) {
-        try {
-          await c.run();
-        } catch (err) {
-          process.stderr.write(`bench cleanup: ${c.name} failed: ${(err as Error).message}\n`);
-        }
-      }
-    })());
+  const { cleanups, cleanup } = teardownStack();
   const onSignal = (sig: NodeJS.Signals) => {
     process.stderr.write(`\n${sig}: cleaning up\n`);
     void cleanup().finally(() => process.exit(130));

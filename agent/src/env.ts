@@ -98,7 +98,7 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
     labels,
     heartbeatSec: Number(values.heartbeat ?? env.PROBEPILOT_HEARTBEAT_SEC ?? 10),
     httpAddr: http === "off" ? null : http,
-    defaultProbes: defaultProbes === "none" ? [] : defaultProbes.split(",").map((s) => s.trim()).filter(Boolean).flatMap((s) => (s === "defaults" ? DEFAULT_PROBE_KINDS : [s])),
+    defaultProbes: defaultProbes === "none" ? [] : defaultProbes.split(",").map((s) => s.trim()).filter(Boolean).flatMap((s) => (s === "defaults" ? [...DEFAULT_PROBE_KINDS] : [s])),
     logLevel: values["log-level"] ?? env.PROBEPILOT_LOG_LEVEL ?? "info",
     bpfDir: values["bpf-dir"] ?? env.PROBEPILOT_BPF_DIR ?? null,
     spoolMaxBytes: parseByteSize(values["spool-max-bytes"] ?? env.PROBEPILOT_SPOOL_MAX_BYTES ?? String(DEFAULT_SPOOL_MAX_BYTES)),

@@ -47,6 +47,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { TELEMETRY_CONSUMER, TELEMETRY_STREAM } from "@probepilot/shared";
+import { teardownStack } from "./teardown.ts";
 
 /** Absolute wall-clock ms with sub-ms precision, comparable across threads. */
 const nowAbs = () => performance.timeOrigin + performance.now();
@@ -312,18 +313,7 @@ async function main(): Promise<void> {
   const ownIngesters = cfg.batchSize !== undefined || cfg.lingerMs !== undefined || cfg.ingesters !== undefined || cfg.backlog || cfg.ingestPool !== undefined;
 
   // Teardown, newest first; also on Ctrl-C.
-  const cleanups: { name: string; run: () => Promise<unknown> }[] = [];
-  let cleaning: Promise<void> | null = null;
-  const cleanup = () =>
-    (cleaning ??= (async () => {
-      for (const c of cleanups.reverse()) {
-        try {
-          await c.run();
-        } catch (err) {
-          process.stderr.write(`bench cleanup: ${c.name} failed: ${(err as Error).message}\n`);
-        }
-      }
-    })());
+  const { cleanups, cleanup } = teardownStack();
   let interrupted = false;
   const onSignal = (sig: NodeJS.Signals) => {
     interrupted = true;

@@ -29,18 +29,8 @@ export type ProbeKind = z.infer<typeof ProbeKindSchema>;
  * hot paths (every open, every syscall) and are meant for targeted rollouts with
  * a pid, comm or cgroup filter, so they are opt-in.
  */
-export const DEFAULT_PROBE_KINDS = [
-  "host",
-  "tcp_flows",
-  "tcp_connect_latency",
-  "tcp_retransmits",
-  "runqueue_latency",
-  "block_io_latency",
-  "cpu_profile",
-  "process_exec",
-  "process_exit",
-  "oom_kills",
-] as const satisfies readonly ProbeKind[];
+export const OPT_IN_PROBE_KINDS: readonly ProbeKind[] = ["file_open", "syscall_counts"];
+export const DEFAULT_PROBE_KINDS: readonly ProbeKind[] = PROBE_KINDS.filter((kind) => !OPT_IN_PROBE_KINDS.includes(kind));
 
 /** Parameters of the `host` probe. */
 export const HostProbeParamsSchema = z
