@@ -4,7 +4,8 @@ import { decodeMapDump, FrameReader, FRAME_HEADER_BYTES } from "../src/probes/bp
 import { CounterTotals, EventBudget, HistogramDeltas, labelValue } from "../src/probes/bpf/decode-helpers.ts";
 import { AF_INET, AF_INET6, ipAddress, PP_HIST } from "../src/probes/bpf/records.ts";
 import { splitToFit } from "../src/telemetry/split-content.ts";
-import type { TelemetryEvent } from "@probepilot/shared";
+import { labelValueProblem, probeParamsSchema, type TelemetryEvent } from "@probepilot/shared";
+import { syscallName } from "../src/probes/bpf/syscall-names.ts";
 
 function frame(type: number, mapIndex: number, payload: Buffer): Buffer {
   const header = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -155,6 +156,23 @@ describe("labelValue", () => {
     expect(labelValue("(sd-pam)")).toBe("sd-pam");
     expect(labelValue("x".repeat(80))).toHaveLength(63);
     expect(labelValue("::")).toBe("");
+  });
+});
+
+describe("syscall names as labels", () => {
+  it("every syscall name becomes a valid label value (x86_64 has \"_sysctl\")", () => {
+    for (const arch of ["x64", "arm64"]) {
+      for (let nr = 0; nr < 600; nr++) expect(labelValueProblem(labelValue(syscallName(nr, arch))), `${arch} ${nr}`).toBeNull();
+    }
+    expect(labelValue(syscallName(156, "x64"))).toBe("sysctl");
+  });
+});
+
+describe("probe parameters in kernel units", () => {
+  it("limits comm and pathPrefix in UTF-8 bytes, as the kernel stores them", () => {
+    expect(probeParamsSchema("process_exec").safeParse({ comm: "a".repeat(15) }).success).toBe(true);
+    expect(probeParamsSchema("process_exec").safeParse({ comm: "é".repeat(8) }).success).toBe(false); // 8 chars, 16 bytes
+    expect(probeParamsSchema("file_open").safeParse({ pathPrefix: "/" + "ü".repeat(32) }).success).toBe(false);
   });
 });
 

@@ -45,12 +45,17 @@ const intervalMs = (defaultMs: number) =>
  * narrows, and an absent one does not filter. They become rodata knobs set
  * before load, so a filtered-out task costs the probe an early return.
  */
+const utf8 = new TextEncoder();
+/** Kernel strings are byte arrays: limits are in UTF-8 bytes, not characters. */
+const utf8Bytes = (text: string) => utf8.encode(text).length;
+
 const TaskFilterShape = {
   pid: z.number().int().min(1).max(4_194_304).optional().describe("Only this process id (thread-group id)."),
   comm: z
     .string()
     .min(1)
     .max(15, "comm is at most 15 bytes (the kernel's TASK_COMM_LEN - 1)")
+    .refine((c) => utf8Bytes(c) <= 15, "comm is at most 15 bytes (the kernel's TASK_COMM_LEN - 1)")
     .optional()
     .describe("Only tasks whose comm (the kernel's 15-byte task name) equals this."),
   cgroup: z
@@ -108,7 +113,12 @@ export const ProcessExitParamsSchema = z.object({ ...TaskFilterShape, maxEventsP
 export const FileOpenParamsSchema = z
   .object({
     ...TaskFilterShape,
-    pathPrefix: z.string().min(1).max(63, "pathPrefix is at most 63 bytes").optional().describe("Only paths starting with this (as passed to openat: relative paths as the caller wrote them)."),
+    pathPrefix: z
+      .string()
+      .min(1)
+      .max(63, "pathPrefix is at most 63 bytes")
+      .refine((p) => utf8Bytes(p) <= 63, "pathPrefix is at most 63 bytes")
+      .optional().describe("Only paths starting with this (as passed to openat: relative paths as the caller wrote them)."),
     failedOnly: z.boolean().default(false).describe("Only opens that failed (ret < 0)."),
     maxEventsPerSec,
     intervalMs: intervalMs(1000),

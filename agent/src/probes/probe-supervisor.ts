@@ -18,6 +18,9 @@ const HEALTHY_AFTER_MS = 60_000;
  */
 export class ProbeSupervisor {
   private runtime: ProbeRuntime | null = null;
+  /** A runtime between factory and running: `stop()` must close it too. */
+  private starting: ProbeRuntime | null = null;
+  private startDone: Promise<void> = Promise.resolve();
   private retry: NodeJS.Timeout | null = null;
   private backoffMs = MIN_BACKOFF_MS;
   private runningSince = 0;
@@ -42,28 +45,40 @@ export class ProbeSupervisor {
     return cost ? { ...this.current, cost } : this.current;
   }
 
-  async start(): Promise<void> {
+  start(): Promise<void> {
+    this.startDone = this.startOnce();
+    return this.startDone;
+  }
+
+  private async startOnce(): Promise<void> {
+    if (this.stopped) return;
     this.setStatus("applying");
     let runtime: ProbeRuntime | null = null;
     try {
       runtime = this.factory({ ...this.context, params: this.assignment.params, fail: (err) => void this.onFailure(runtime, err) });
+      this.starting = runtime;
       await runtime.start();
+      this.starting = null;
       if (this.stopped) return void (await runtime.close());
       this.runtime = runtime;
       this.runningSince = Date.now();
       this.setStatus("running");
     } catch (err) {
+      this.starting = null;
       await runtime?.close().catch(() => {});
       this.failAndRetry(err as Error, "probe failed to start");
     }
   }
 
+  /** Stop the probe, including one still starting (its loader must not outlive the stop). */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.retry) clearTimeout(this.retry);
     const runtime = this.runtime;
+    const starting = this.starting;
     this.runtime = null;
-    await runtime?.close();
+    await Promise.all([runtime?.close(), starting?.close().catch(() => {})]);
+    await this.startDone;
     this.context.onCost?.(null);
     this.setStatus("stopped");
   }
@@ -74,14 +89,15 @@ export class ProbeSupervisor {
     this.runtime = null;
     if (Date.now() - this.runningSince >= HEALTHY_AFTER_MS) this.backoffMs = MIN_BACKOFF_MS;
     await runtime.close().catch(() => {});
+    if (this.stopped) return;
     this.failAndRetry(err, "probe failed while running");
   }
 
   private failAndRetry(err: Error, what: string): void {
+    if (this.stopped) return; // stopped while starting: "stopped" is the state to report, not the failure
     const message = err.message;
     this.log.error({ probe: this.assignment.kind, err: message, retryInMs: this.backoffMs }, what);
     this.setStatus("failed", { error: message.slice(0, 4096) });
-    if (this.stopped) return;
     this.retry = setTimeout(() => {
       this.retry = null;
       this.restarts++;

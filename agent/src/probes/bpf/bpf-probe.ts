@@ -88,25 +88,31 @@ export class BpfProbe {
     this.loader = new LoaderProcess(
       { binary: opts.loaderBinary, object: opts.object, ...opts.plan },
       {
+        onReady: (ready) => this.setClock(ready.clock),
         onEvent: (map, record) => this.guard(() => opts.decoder.onEvent?.(map, record, this.clock)),
         onMapDump: (map, dump) => this.guard(() => opts.decoder.onMapDump?.(map, dump, this.clock)),
         onInterval: (interval) => this.onInterval(interval),
         onExit: (err) => {
           if (!this.closed) opts.fail(err);
         },
+        onWarning: (err) => opts.reportError(err),
       },
     );
   }
 
-  async start(): Promise<LoaderReady> {
-    const ready = await this.loader.start();
-    this.setClock(ready.clock);
-    return ready;
+  start(): Promise<LoaderReady> {
+    return this.loader.start();
   }
 
+  /**
+   * Stop the loader (it drains its ring buffers on the way out), then send what
+   * arrived since its last interval: a stop or a restart loses nothing already read.
+   */
   async close(): Promise<void> {
+    if (this.closed) return this.flushing;
     this.closed = true;
     await this.loader.stop();
+    if (this.loader.readyInfo) this.flush(Date.now(), undefined);
     await this.flushing;
   }
 
@@ -138,11 +144,29 @@ export class BpfProbe {
     // so that an idle probe does not publish a batch every interval just to say what it costs.
     const sendCost = cost !== undefined && at - this.costSentAt >= COST_SERIES_EVERY_MS;
     if (sendCost) this.costSentAt = at;
+    this.flush(at, sendCost ? cost : undefined);
+  }
+
+  /**
+   * Take the decoder's output for the interval ending at `at` now — before the
+   * next interval's frames can reach the decoder — and send it in order after
+   * the previous intervals' (a decoder's flush may be async: symbolization).
+   */
+  private flush(at: number, cost: ProbeCost | undefined): void {
+    let content: ReturnType<ProbeDecoder["flush"]>;
+    try {
+      content = this.opts.decoder.flush(at);
+    } catch (err) {
+      this.opts.reportError(err as Error);
+      return;
+    }
+    const pending = Promise.resolve(content);
+    pending.catch(() => {}); // handled in order below; this only keeps it from counting as unhandled meanwhile
     this.flushing = this.flushing.then(async () => {
       try {
-        const content = await this.opts.decoder.flush(at);
-        const series = [...(content.series ?? []), ...(sendCost ? costSeries(this.opts.kind, cost) : [])];
-        this.opts.emit({ ...content, series });
+        const done = await pending;
+        const series = [...(done.series ?? []), ...(cost ? costSeries(this.opts.kind, cost) : [])];
+        this.opts.emit({ ...done, series });
       } catch (err) {
         this.opts.reportError(err as Error);
       }

@@ -55,11 +55,15 @@ export type LoaderArgs = {
 };
 
 export type LoaderHandlers = {
+  /** READY, before any frame after it is handled (events in the same read need the clock it carries). */
+  onReady?: (ready: LoaderReady) => void;
   onEvent: (map: string, record: Buffer) => void;
   onMapDump: (map: string, dump: MapDump) => void;
   onInterval: (interval: LoaderInterval) => void;
-  /** The loader went away after it was ready (crash, kill, runtime error). */
+  /** The loader went away after it was ready (crash, kill). */
   onExit: (error: Error) => void;
+  /** A non-fatal error the loader reported while running (a map it could not dump): it goes on. */
+  onWarning?: (error: Error) => void;
 };
 
 /** How long `stop()` waits after SIGTERM before SIGKILL. */
@@ -138,11 +142,14 @@ export class LoaderProcess {
               this.ready = LoaderReadySchema.parse(JSON.parse(frame.payload.toString("utf8")));
               this.mapNames = [];
               for (const m of this.ready.maps) this.mapNames[m.index] = m.name;
+              this.handlers.onReady?.(this.ready);
               settled = true;
               resolve(this.ready);
             } else if (frame.type === FrameType.ERROR) {
-              lastError = new LoaderError(LoaderErrorSchema.parse(JSON.parse(frame.payload.toString("utf8"))));
-              if (settled && !this.stopping) this.handlers.onExit(lastError);
+              const error = new LoaderError(LoaderErrorSchema.parse(JSON.parse(frame.payload.toString("utf8"))));
+              // `runtime` errors are the loader's non-fatal ones (bpf/README.md): it keeps running.
+              if (error.info.stage === "runtime") this.handlers.onWarning?.(error);
+              else lastError = error;
             } else if (frame.type === FrameType.EVENT) {
               this.handlers.onEvent(this.mapName(frame.mapIndex), frame.payload);
             } else if (frame.type === FrameType.MAP_DUMP) {
@@ -169,9 +176,10 @@ export class LoaderProcess {
   /** SIGTERM (the loader detaches and exits), SIGKILL after a grace period. */
   async stop(): Promise<void> {
     const child = this.child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    if (!child) return;
     this.stopping = true;
-    child.kill("SIGTERM");
+    // Even when it has exited already, wait for `close`: its last frames may still be in the pipe.
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
     const timer = setTimeout(() => child.kill("SIGKILL"), STOP_GRACE_MS);
     await this.exited;
     clearTimeout(timer);

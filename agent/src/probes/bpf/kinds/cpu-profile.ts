@@ -25,7 +25,9 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
   ],
   plan: (params, filters) => ({
     set: filterKnobs(filters),
-    // Counts first, then the stacks they refer to: a sample landing between the two reads finds its stack next time.
+    // Counts first, then the stacks they refer to. A sample landing between the two reads is counted
+    // next interval, and if its stack id was drained here it shows as "[lost stack …]" (rare: the reads are
+    // microseconds apart).
     dumps: [
       { map: "counts", drain: true },
       { map: "stacks", drain: true },
@@ -42,7 +44,6 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
     let stacks = new Map<number, bigint[]>();
     const drops = new CounterTotals();
     const samples = new CounterTotals();
-    const ips = (id: number): bigint[] | undefined => (id >= 0 ? stacks.get(id) : undefined);
     return {
       onMapDump(map, dump) {
         if (map === "counts") counts = dump.entries;
@@ -61,8 +62,13 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
         }
       },
       async flush(at) {
+        // This interval's dumps, taken before the first await: the next interval's may arrive while symbolizing.
+        const intervalCounts = counts;
+        const intervalStacks = stacks;
+        counts = [];
+        const ips = (id: number): bigint[] | undefined => (id >= 0 ? intervalStacks.get(id) : undefined);
         const byPid = new Map<number, ProfileStacks>();
-        for (const { key, value } of counts) {
+        for (const { key, value } of intervalCounts) {
           const pid = u32(key, K.fields.pid);
           const comm = cstring(key, K.fields.comm);
           const count = u64(value, PP_COUNT.fields.count);
@@ -78,7 +84,6 @@ export const cpuProfile: BpfProbeDefinition<"cpu_profile"> = {
           if (!profile) byPid.set(pid, (profile = { at, pid, comm, stacks: [] }));
           profile.stacks.push([folded, count]);
         }
-        counts = [];
         // The same folded stack can come from several tids of a process: merge them.
         for (const profile of byPid.values()) {
           const merged = new Map<string, number>();

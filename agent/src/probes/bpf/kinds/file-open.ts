@@ -8,9 +8,9 @@ const ERRNO_NAMES = new Map(Object.entries(os.errno).map(([name, code]) => [code
 
 export const fileOpen: BpfProbeDefinition<"file_open"> = {
   kind: "file_open",
-  tracepoints: ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat"],
+  tracepoints: ["syscalls/sys_enter_openat", "syscalls/sys_exit_openat", "syscalls/sys_enter_openat2", "syscalls/sys_exit_openat2"],
   outputs: [
-    { name: "file_open", type: "event", labels: ["pid", "tid", "uid", "comm", "path", "flags", "ret", "error"], help: "An openat(2): the path as passed (relative paths as written), open flags, the returned fd (ret ≥ 0) or the error (ret = -errno, error = its name, e.g. ENOENT)." },
+    { name: "file_open", type: "event", labels: ["pid", "tid", "uid", "comm", "path", "flags", "ret", "error"], help: "An openat(2) or openat2(2): the path as passed (relative paths as written), open flags, the returned fd (ret ≥ 0) or the error (ret = -errno, error = its name, e.g. ENOENT)." },
     { name: "file_opens_total", type: "counter", unit: "opens", labels: [], help: "Opens reported since the probe started (including those past the event budget)." },
   ],
   plan: (params, filters) => ({

@@ -35,7 +35,7 @@ export const syscallCounts: BpfProbeDefinition<"syscall_counts"> = {
           if (i >= params.topN) return totals.add("other", { pid: "", comm: "", syscall: "other" }, count);
           const pid = String(u32(key, K.fields.pid));
           const comm = labelValue(cstring(key, K.fields.comm));
-          const syscall = syscallName(u32(key, K.fields.nr));
+          const syscall = labelValue(syscallName(u32(key, K.fields.nr))); // "_sysctl" is not a valid label value
           totals.add(`${pid}/${comm}/${syscall}`, { pid, comm, syscall }, count);
         });
         return { series: [...totals.series("syscalls_total", "calls", at), ...drops.series("syscall_counts_dropped_total", "calls", at).filter((s) => s.points[0]![1] > 0)] };
