@@ -25,10 +25,26 @@ const MAX_FRAME_BYTES = 256 * 1024 * 1024;
  */
 export class FrameReader {
   private pending: Buffer = Buffer.alloc(0);
+  /** Chunks of a frame larger than one read (a big map dump), joined once it is complete. */
+  private waiting: Buffer[] = [];
+  private waitingBytes = 0;
+  private waitingFor = 0;
 
   /** Feed one chunk; returns the frames it completed. Throws on a corrupt length. */
   push(chunk: Buffer): Frame[] {
-    const data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk]);
+    if (this.waitingFor > 0) {
+      // A large frame is being collected: keep the chunks, copy once at the end (not once per chunk).
+      this.waiting.push(chunk);
+      this.waitingBytes += chunk.length;
+      if (this.waitingBytes < this.waitingFor) return [];
+      chunk = Buffer.concat(this.waiting, this.waitingBytes);
+      this.waiting = [];
+      this.waitingBytes = 0;
+      this.waitingFor = 0;
+    } else if (this.pending.length > 0) {
+      chunk = Buffer.concat([this.pending, chunk]);
+    }
+    const data = chunk;
     const frames: Frame[] = [];
     let offset = 0;
     while (data.length - offset >= FRAME_HEADER_BYTES) {
@@ -43,14 +59,25 @@ export class FrameReader {
       });
       offset = end;
     }
-    // Frames handed out keep views into `data`; the tail is copied so `data` is not pinned by a small remainder.
-    this.pending = offset === data.length ? Buffer.alloc(0) : Buffer.from(data.subarray(offset));
+    const rest = data.subarray(offset);
+    this.pending = Buffer.alloc(0);
+    if (rest.length >= FRAME_HEADER_BYTES) {
+      // An incomplete frame: collect its chunks until all FRAME_HEADER_BYTES + length bytes are here.
+      const length = rest.readUInt32LE(0);
+      if (length > MAX_FRAME_BYTES) throw new Error(`corrupt loader output: a frame of ${length} bytes`);
+      this.waiting = [Buffer.from(rest)];
+      this.waitingBytes = rest.length;
+      this.waitingFor = FRAME_HEADER_BYTES + length;
+    } else if (rest.length > 0) {
+      // Not even a whole header yet: copied so that `data` is not pinned by a small remainder.
+      this.pending = Buffer.from(rest);
+    }
     return frames;
   }
 
   /** Bytes of an incomplete frame still waiting for the rest. */
   get buffered(): number {
-    return this.pending.length;
+    return this.pending.length + this.waitingBytes;
   }
 }
 

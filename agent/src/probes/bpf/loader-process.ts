@@ -66,6 +66,8 @@ export type LoaderHandlers = {
   onWarning?: (error: Error) => void;
 };
 
+/** A loader not READY by then is killed and the start fails (a hung attach must not block reconciles forever). */
+const START_TIMEOUT_MS = 60_000;
 /** How long `stop()` waits after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 3000;
 /** stderr kept for error messages: libbpf's own diagnostics. */
@@ -123,6 +125,12 @@ export class LoaderProcess {
         }
       };
       this.exited = new Promise((done) => child.once("close", () => done()));
+      const startTimer = setTimeout(() => {
+        if (settled) return;
+        child.kill("SIGKILL");
+        fail(new Error(`ppbpf was not ready after ${START_TIMEOUT_MS / 1000} s: killed`));
+      }, START_TIMEOUT_MS);
+      this.exited.then(() => clearTimeout(startTimer));
       child.stdin!.on("error", () => {}); // EPIPE after the loader exited: its exit is reported below
       child.stderr!.setEncoding("utf8");
       child.stderr!.on("data", (text: string) => {
@@ -143,6 +151,7 @@ export class LoaderProcess {
               this.mapNames = [];
               for (const m of this.ready.maps) this.mapNames[m.index] = m.name;
               this.handlers.onReady?.(this.ready);
+              clearTimeout(startTimer);
               settled = true;
               resolve(this.ready);
             } else if (frame.type === FrameType.ERROR) {
