@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { runCli } from "../../control-plane/src/cli/main.ts";
 import { waitFor } from "./support/wait-for.ts";
+import { captureCli } from "../../control-plane/test/support/run-cli.ts";
 
 /**
  * The telemetry pipeline end to end, as the issue's "done when" puts it: the host
@@ -31,12 +32,7 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function cli(args: string[], signal?: AbortSignal) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env: { PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken, XDG_CONFIG_HOME: dataDir }, signal });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], signal?: AbortSignal) => captureCli(args, { PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken, XDG_CONFIG_HOME: dataDir }, signal);
 
 describe("the host probe, queried and watched through the CLI", () => {
   it("probepilot query returns the host's memory total over a range, equal to /proc/meminfo", async () => {

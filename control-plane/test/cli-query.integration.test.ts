@@ -3,15 +3,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { telemetrySubject, type MetricSeries, type TelemetryBatch } from "@probepilot/shared";
-import { runCli } from "../src/cli/main.ts";
+import { captureCli } from "./support/run-cli.ts";
 import { sparkline } from "../src/cli/commands/query.ts";
 import { autoStepMs as autoStep, parseTime } from "../src/cli/time.ts";
-
-const autoStepMs = (rangeMs: number) => autoStep(rangeMs, 100);
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { enrollAgents } from "./support/fake-hello.ts";
 import { eventually } from "./support/eventually.ts";
 
+/** The step `query` picks for a range (it aims at about 100 points). */
+const autoStepMs = (rangeMs: number) => autoStep(rangeMs, 100);
 const S = 1000;
 const HOUR = 3600 * S;
 /** Fixed-range data: an hour boundary 3 h ago. */
@@ -49,12 +49,7 @@ afterAll(async () => {
   await rm(configHome, { recursive: true, force: true });
 });
 
-async function cli(args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env: { XDG_CONFIG_HOME: configHome, PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken } });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => captureCli(args, { XDG_CONFIG_HOME: configHome, PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken });
 
 const fixedRange = ["--since", iso(T0), "--until", iso(T0 + 60 * S), "--step", "20s"];
 

@@ -2,10 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { telemetrySubject, type Histogram, type ProfileStacks, type TelemetryBatch, type TelemetryEvent } from "@probepilot/shared";
-import { runCli } from "../src/cli/main.ts";
+import { estimatePercentile, telemetrySubject, type Histogram, type ProfileStacks, type TelemetryBatch, type TelemetryEvent } from "@probepilot/shared";
+import { captureCli } from "./support/run-cli.ts";
 import { leafFrames } from "../src/cli/commands/profile.ts";
-import { estimatePercentile } from "@probepilot/shared";
 import { parsePercentiles } from "../src/cli/commands/histogram.ts";
 import { autoStepMs } from "../src/cli/time.ts";
 import { formatAttrs, parseAttrFilters } from "../src/cli/commands/events.ts";
@@ -92,12 +91,7 @@ afterAll(async () => {
   await rm(configHome, { recursive: true, force: true });
 });
 
-async function cli(args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env: { XDG_CONFIG_HOME: configHome, PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken } });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => captureCli(args, { XDG_CONFIG_HOME: configHome, PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken });
 
 describe("probepilot histogram", () => {
   const args = ["histogram", "runqueue_latency", "--since", iso(T0), "--until", iso(T0 + 30 * S), "--step", "10s"];

@@ -5,7 +5,7 @@ import path from "node:path";
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import { fileURLToPath } from "node:url";
-import { runCli } from "../src/cli/main.ts";
+import { captureCli } from "./support/run-cli.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { enrollAgents } from "./support/fake-hello.ts";
 
@@ -26,12 +26,7 @@ afterAll(async () => {
 });
 
 /** Run the CLI in-process with a clean environment; returns exit code and output. */
-async function cli(args: string[], env: Record<string, string | undefined> = {}) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env: { XDG_CONFIG_HOME: configHome, PROBEPILOT_URL: h.cp.url, ...env } });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[], env: Record<string, string | undefined> = {}) => captureCli(args, { XDG_CONFIG_HOME: configHome, PROBEPILOT_URL: h.cp.url, ...env });
 
 describe("probepilot CLI", () => {
   it("without a token: exit 1 and says how to authenticate", async () => {

@@ -7,7 +7,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { DEFAULT_PROBE_KINDS, type ProbeStatus } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../../control-plane/test/support/control-plane-harness.ts";
-import { runCli } from "../../../control-plane/src/cli/main.ts";
+import { captureCli } from "../../../control-plane/test/support/run-cli.ts";
 import { freePort } from "../../../control-plane/src/stack/tcp.ts";
 import { DEFAULT_BPF_DIR } from "../../src/probes/bpf/bpf-catalog.ts";
 import { waitFor } from "../support/wait-for.ts";
@@ -51,12 +51,7 @@ afterAll(async () => {
   await rm(dataDir, { recursive: true, force: true });
 });
 
-async function cli(args: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const code = await runCli(args, { stdout: (s) => (stdout += s), stderr: (s) => (stderr += s), env: { PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken, XDG_CONFIG_HOME: dataDir } });
-  return { code, stdout, stderr };
-}
+const cli = (args: string[]) => captureCli(args, { PROBEPILOT_URL: h.cp.url, PROBEPILOT_TOKEN: h.adminToken, XDG_CONFIG_HOME: dataDir });
 
 const probes = async (): Promise<ProbeStatus[]> => (await h.client().agents.get.query({ id: agentId })).probes;
 const range = () => ({ from: startedAt - 60_000, to: Date.now() + 60_000 });
