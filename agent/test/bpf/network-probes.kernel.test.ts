@@ -242,6 +242,19 @@ const [closed, base, n] = process.argv.slice(1).map(Number);
 })();
 `;
 
+/** Wait until every TCP socket in the namespace is gone or in TIME-WAIT. */
+async function settledSockets(ns: Netns, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const r = await ns.run("ss", ["-Htan"], 10_000);
+    if (r.code !== 0) throw new Error(`ss in netns ${ns.name} failed (exit ${r.code ?? r.signal}): ${r.stderr.trim()}`);
+    const busy = r.stdout.split("\n").filter((l) => l.trim() && !l.startsWith("TIME-WAIT"));
+    if (busy.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`sockets in ${ns.name} still busy after ${timeoutMs} ms:\n${busy.join("\n")}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A port unlikely to be used by anyone else on the host (the probe is host-wide: its keys do not say which namespace). */
 const randomPort = (from: number, to: number) => from + Math.floor(Math.random() * (to - from));
 
@@ -267,6 +280,10 @@ describeKernel("tcp_retransmits (tcp:tcp_retransmit_skb, tcp_send_reset, tcp_rec
     expect(out.code, `bulk transfer in ${netns.name}: ${out.stderr}`).toBe(0);
     const { clientPort, received } = JSON.parse(out.stdout) as { clientPort: number; received: number };
     expect(received).toBe(total);
+    // The client's "close" can come before the server's last ACK: a server FIN
+    // whose ACK was dropped is retransmitted from LAST-ACK afterwards. Read the
+    // counter once only TIME-WAIT (which never retransmits) is left.
+    await settledSockets(netns);
     const after = await netns.nstat("TcpRetransSegs");
     const segs = after.TcpRetransSegs! - before.TcpRetransSegs!;
     await moreIntervals(running);
