@@ -19,7 +19,7 @@ import { AgentConfigWatch } from "./bus/config-watch.ts";
 import { PolicyWatch } from "./bus/policy-watch.ts";
 import { StatusReporter, type StatusState } from "./bus/status-reporter.ts";
 import { openTelemetryPublisher, type TelemetryPublisher, type TelemetryStats } from "./telemetry/telemetry-publisher.ts";
-import { ProbeCatalog } from "./probes/catalog.ts";
+import { ProbeCatalog, type ProbeFactory } from "./probes/catalog.ts";
 import { DEFAULT_BPF_DIR } from "./probes/bpf/bpf-catalog.ts";
 import { ProbeSupervisor, type ProbeAssignment } from "./probes/probe-supervisor.ts";
 
@@ -37,7 +37,24 @@ export type AgentOptions = {
   spoolMaxBytes?: number;
   /** `ppbpf` and the probe objects (default: this checkout's bpf/build). */
   bpfDir?: string;
+  /**
+   * Where probe runtimes come from (default: the real {@link ProbeCatalog} on
+   * `bpfDir`). The fleet simulator passes a simulated one, so that everything
+   * else (enrollment, policy watch, reconcile, supervisors, status) is the real code.
+   */
+  catalog?: AgentProbeCatalog;
 };
+
+/**
+ * What the agent needs from a probe catalog. `version` is the desired probe's
+ * version string (a policy's `probe.version`, or {@link BUILTIN_VERSION}); the
+ * real catalog ignores it, the simulator decides outcomes by it.
+ */
+export interface AgentProbeCatalog {
+  factory(kind: ProbeKind, version: string): ProbeFactory;
+  /** Why `kind` cannot run here, or null; asked at every reconcile for each probe not yet running. */
+  unsupportedReason(kind: ProbeKind, version: string): Promise<string | null>;
+}
 
 /** Version string of probes that run by default, outside any rollout. */
 export const BUILTIN_VERSION = "builtin";
@@ -63,10 +80,10 @@ export class Agent {
   private readonly abort = new AbortController();
   private started = false;
 
-  private readonly catalog: ProbeCatalog;
+  private readonly catalog: AgentProbeCatalog;
 
   constructor(private readonly opts: AgentOptions) {
-    this.catalog = new ProbeCatalog({ bpfDir: opts.bpfDir ?? DEFAULT_BPF_DIR, capabilities: opts.hello.capabilities });
+    this.catalog = opts.catalog ?? new ProbeCatalog({ bpfDir: opts.bpfDir ?? DEFAULT_BPF_DIR, capabilities: opts.hello.capabilities });
   }
 
   get agentId(): string | undefined {
@@ -229,7 +246,7 @@ export class Agent {
     for (const [kind, want] of desired) {
       if (this.supervisors.has(kind)) continue;
       const base = { kind, version: want.version, ...(want.policyId ? { policyId: want.policyId } : {}), since: Date.now() };
-      const reason = await this.catalog.unsupportedReason(kind);
+      const reason = await this.catalog.unsupportedReason(kind, want.version);
       if (reason) {
         this.unsupported.set(kind, { ...base, state: "unsupported", reason });
         continue;
@@ -243,7 +260,7 @@ export class Agent {
       const log = this.opts.log.child({ probe: kind });
       const supervisor = new ProbeSupervisor(
         want,
-        this.catalog.factory(kind),
+        this.catalog.factory(kind, want.version),
         {
           emit: (content) => void this.publisher?.publish(kind, want.version, content),
           reportError: (err: Error) => {

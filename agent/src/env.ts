@@ -49,6 +49,7 @@ export const AgentEnvSchema = z.object({
 export type AgentEnv = z.infer<typeof AgentEnvSchema>;
 
 export const AGENT_USAGE = `usage: probepilot-agent [options]
+       probepilot-agent simulate --agents N [options]   (fleet simulator: probepilot-agent simulate --help)
 
   --nats URL            NATS server(s), comma-separated      (NATS_URL, default nats://127.0.0.1:4222)
   --enroll-token TOKEN  per-tenant enrollment token           (PROBEPILOT_ENROLL_TOKEN; needed on first start only)

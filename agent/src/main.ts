@@ -9,7 +9,7 @@ import { Agent } from "./agent.ts";
 import { EnrollRefusedError } from "./bus/enroll.ts";
 import { closeNats } from "./bus/close-nats.ts";
 
-/** `probepilot-agent`: the host agent process. */
+/** `probepilot-agent`: the host agent process (`probepilot-agent simulate` is the fleet simulator, see simulate/simulate-main.ts). */
 async function main(argv: string[]): Promise<number> {
   if (argv.includes("-h") || argv.includes("--help")) {
     process.stdout.write(AGENT_USAGE);
@@ -83,7 +83,10 @@ async function main(argv: string[]): Promise<number> {
   return -1; // keep running until a signal
 }
 
-main(process.argv.slice(2)).then(
+const argv = process.argv.slice(2);
+// `probepilot-agent simulate …` runs the fleet simulator instead (loaded only then: the agent itself does not pay for it).
+const run = argv[0] === "simulate" ? import("./simulate/simulate-main.ts").then((m) => m.simulateMain(argv.slice(1))) : main(argv);
+run.then(
   (code) => {
     if (code >= 0) process.exit(code);
   },

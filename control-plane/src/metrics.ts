@@ -12,6 +12,10 @@ export function createControlPlaneMetrics() {
     enrollments: new Counter({ name: "probepilot_enroll_requests_total", help: "Enroll requests, by outcome", labelNames: ["outcome"] as const, registers: [registry] }),
     agentsMarkedOffline: new Counter({ name: "probepilot_agents_marked_offline_total", help: "Agents marked offline after missing heartbeats", registers: [registry] }),
     httpRequests: new Counter({ name: "probepilot_http_requests_total", help: "HTTP requests, by route class and status", labelNames: ["route", "status"] as const, registers: [registry] }),
+    rolloutEngineLeader: new Gauge({ name: "probepilot_rollout_engine_leader", help: "1 while this control plane drives the rollouts (holds the engine's advisory lock)", registers: [registry] }),
+    rolloutEnginePassSeconds: new Histogram({ name: "probepilot_rollout_engine_pass_seconds", help: "Time of one rollout engine pass (evaluations and policy writes)", buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] }),
+    rolloutPolicyWrites: new Counter({ name: "probepilot_rollout_policy_writes_total", help: "Policy KV writes by the rollout engine, by outcome (put, delete)", labelNames: ["outcome"] as const, registers: [registry] }),
+    rolloutAgentTransitions: new Counter({ name: "probepilot_rollout_agent_transitions_total", help: "Per-agent rollout state changes written", registers: [registry] }),
     natsConnected: new Gauge({ name: "probepilot_nats_connected", help: "1 while the NATS connection is up", registers: [registry] }),
   };
   return m;

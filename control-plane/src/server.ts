@@ -20,6 +20,8 @@ import { startOfflineSweeper } from "./workers/offline-sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
 import { dependencyHealth } from "./http/dependency-health.ts";
 import { TelemetryTap } from "./services/telemetry/live/telemetry-tap.ts";
+import { RolloutSignals } from "./services/rollouts/rollout-signals.ts";
+import { RolloutEngine } from "./services/rollouts/engine/rollout-engine.ts";
 
 export type ControlPlane = {
   url: string;
@@ -28,6 +30,8 @@ export type ControlPlane = {
   nc: NatsConnection;
   log: Logger;
   metrics: ControlPlaneMetrics;
+  rolloutSignals: RolloutSignals;
+  rolloutEngine: RolloutEngine;
   /** Set on the very first start only: the bootstrap admin token and the file holding it. */
   bootstrap: { token: string; file: string } | null;
   stop: () => Promise<void>;
@@ -58,9 +62,12 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
   for (const t of await db.db.select({ id: tenants.id }).from(tenants)) await ensureTenantBuckets(nc, t.id);
 
   const agentConfig = new NatsAgentConfigStore(nc);
+  const rolloutSignals = await RolloutSignals.listen(db.sql);
   const enrollSub = startEnrollResponder(nc, db.db, log.child({ component: "enroll" }), metrics);
   const statusConsumer = createStatusConsumer(nc, db.db, log.child({ component: "status-consumer" }), metrics);
   statusConsumer.start();
+  const rolloutEngine = new RolloutEngine({ db, nc, signals: rolloutSignals, log: log.child({ component: "rollout-engine" }), metrics });
+  rolloutEngine.start();
   const retention = retentionOf(env);
   const stopPartitions = startPartitionManager(db.sql, log.child({ component: "partitions" }), retention);
   // The ingester writes one micro-batch at a time on its own connection: spreading successive
@@ -82,6 +89,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     metrics,
     agentConfig,
     tap: new TelemetryTap(nc),
+    rolloutSignals,
     health: dependencyHealth(db.db, nc),
   });
   const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST);
@@ -95,18 +103,20 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
       // Stop taking work first, then finish what is in flight, then close connections.
       await new Promise<void>((resolve) => server.close(() => resolve()));
       enrollSub.unsubscribe();
+      await rolloutEngine.stop();
       await statusConsumer.stop();
       await ingester?.stop();
       await ingestDb?.close();
       await stopRollups();
       await stopPartitions();
       await stopSweeper();
+      await rolloutSignals.close();
       await closeNats(nc);
       await db.close();
       log.info("control plane stopped");
     })());
 
-  return { url, port, db, nc, log, metrics, bootstrap, stop };
+  return { url, port, db, nc, log, metrics, rolloutSignals, rolloutEngine, bootstrap, stop };
 }
 
 function listen(fetch: Parameters<typeof serve>[0]["fetch"], port: number, hostname: string): Promise<ServerType> {

@@ -12,6 +12,9 @@ import { createTenant, type TestTenant } from "./support/tenants.ts";
  * allowed caller reaches the service. A procedure missing here fails the first
  * test: decide its role when you add it.
  */
+/** A real rollout (matching no agent), created before the matrix runs, for the reads and the watch. */
+const MATRIX_ROLLOUT = newId("rollout");
+
 const PROCEDURES: Record<string, { minRole: Role; input?: unknown }> = {
   "agents.list": { minRole: "viewer", input: { limit: 1 } },
   "agents.get": { minRole: "viewer", input: { id: newId("agent") } },
@@ -29,6 +32,25 @@ const PROCEDURES: Record<string, { minRole: Role; input?: unknown }> = {
   "telemetry.histogram": { minRole: "viewer", input: { metric: "runqueue_latency_us", from: 0, to: 60_000, stepMs: 10_000 } },
   "telemetry.events": { minRole: "viewer", input: { from: 0, to: 60_000, limit: 10 } },
   "telemetry.profile": { minRole: "viewer", input: { from: 0, to: 60_000 } },
+  "probes.list": { minRole: "viewer" },
+  "probes.get": { minRole: "viewer", input: { probe: "host" } },
+  "probes.getVersion": { minRole: "viewer", input: { probe: "host" } },
+  "probes.createVersion": { minRole: "operator", input: { probe: "host", params: { intervalMs: 2000 } } },
+  "probes.paramsSchema": { minRole: "viewer", input: { kind: "host" } },
+  "rollouts.preview": { minRole: "viewer", input: { probe: "host", selector: "matrix=none" } },
+  // Version 99 does not exist: a 404 after the role check, so repeated calls create nothing.
+  "rollouts.create": { minRole: "operator", input: { probe: "host", version: 99, selector: "matrix=none" } },
+  "rollouts.list": { minRole: "viewer" },
+  "rollouts.get": { minRole: "viewer", input: { id: MATRIX_ROLLOUT } },
+  "rollouts.agents": { minRole: "viewer", input: { id: MATRIX_ROLLOUT } },
+  "rollouts.history": { minRole: "viewer", input: { id: MATRIX_ROLLOUT } },
+  "rollouts.watch": { minRole: "viewer", input: { id: MATRIX_ROLLOUT } },
+  // Actions on a rollout that does not exist: 404 after the role check.
+  "rollouts.pause": { minRole: "operator", input: { id: newId("rollout") } },
+  "rollouts.resume": { minRole: "operator", input: { id: newId("rollout") } },
+  "rollouts.promote": { minRole: "operator", input: { id: newId("rollout") } },
+  "rollouts.abort": { minRole: "operator", input: { id: newId("rollout") } },
+  "rollouts.rollback": { minRole: "operator", input: { id: newId("rollout") } },
 };
 
 type Caller = Role | "anonymous";
@@ -41,6 +63,7 @@ beforeAll(async () => {
   tokens.set("anonymous", undefined);
   tokens.set("admin", h.adminToken);
   for (const role of ["viewer", "operator"] as const) tokens.set(role, (await h.client().tokens.create.mutate({ role, name: `matrix-${role}` })).token);
+  await h.client().rollouts.create.mutate({ probe: "host", selector: "matrix=none", rolloutId: MATRIX_ROLLOUT });
 });
 afterAll(async () => {
   await h?.stop();
@@ -118,7 +141,27 @@ describe("every procedure checks the token and the role", () => {
     for (const { path, type } of procedures) {
       if (type === "mutation") expect(PROCEDURES[path]!.minRole, path).not.toBe("viewer");
     }
-    expect(procedures.filter((p) => PROCEDURES[p.path]!.minRole === "viewer").map((p) => p.path).sort()).toEqual(["agents.get", "agents.list", "system.whoami", "telemetry.events", "telemetry.histogram", "telemetry.live", "telemetry.metrics", "telemetry.profile", "telemetry.range"]);
+    expect(procedures.filter((p) => PROCEDURES[p.path]!.minRole === "viewer").map((p) => p.path).sort()).toEqual([
+      "agents.get",
+      "agents.list",
+      "probes.get",
+      "probes.getVersion",
+      "probes.list",
+      "probes.paramsSchema",
+      "rollouts.agents",
+      "rollouts.get",
+      "rollouts.history",
+      "rollouts.list",
+      "rollouts.preview",
+      "rollouts.watch",
+      "system.whoami",
+      "telemetry.events",
+      "telemetry.histogram",
+      "telemetry.live",
+      "telemetry.metrics",
+      "telemetry.profile",
+      "telemetry.range",
+    ]);
   });
 });
 

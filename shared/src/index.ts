@@ -11,3 +11,4 @@ export * from "./roles.ts";
 export * from "./describe-zod-error.ts";
 export * from "./telemetry-validate.ts";
 export * from "./histogram.ts";
+export * from "./rollout.ts";

@@ -32,6 +32,25 @@ export type ProbeKind = z.infer<typeof ProbeKindSchema>;
 export const OPT_IN_PROBE_KINDS: readonly ProbeKind[] = ["file_open", "syscall_counts"];
 export const DEFAULT_PROBE_KINDS: readonly ProbeKind[] = PROBE_KINDS.filter((kind) => !OPT_IN_PROBE_KINDS.includes(kind));
 
+/**
+ * One line per kind, for listings (`probepilot probes list`, the catalog the
+ * control plane seeds). The full reference, outputs included, is docs/probes.md.
+ */
+export const PROBE_KIND_SUMMARIES: Record<ProbeKind, string> = {
+  host: "Host CPU, memory, swap, load, disk and network from procfs; the baseline when eBPF is unavailable.",
+  tcp_flows: "Every closed TCP connection (connect or accept): duration, bytes each way, pid/comm and peer.",
+  tcp_connect_latency: "Time from connect() sending SYN to ESTABLISHED, as a latency histogram; failed connects counted.",
+  tcp_retransmits: "TCP retransmitted segments and resets sent and received, per remote peer.",
+  runqueue_latency: "Time runnable tasks wait on a run queue before getting a CPU, as a latency histogram.",
+  block_io_latency: "Block request latency from issue to completion, per device and op, as a histogram.",
+  cpu_profile: "On-CPU stack sampling (perf event) folded per process: flame graphs.",
+  process_exec: "Every successful exec: program path, arguments, pid, ppid, uid.",
+  process_exit: "Every process exit: exit code, killing signal and how long it ran.",
+  file_open: "openat/openat2 calls with path and result, filtered by path prefix (opt-in: a hot path).",
+  oom_kills: "OOM killer victims: who, and its memory at the time.",
+  syscall_counts: "System calls per process and syscall name, busiest first (opt-in: a hot path).",
+};
+
 /** Parameters of the `host` probe. */
 export const HostProbeParamsSchema = z
   .object({ intervalMs: z.number().int().min(100).max(60_000).default(1000).describe("How often procfs is read and a batch sent.") })

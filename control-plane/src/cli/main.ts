@@ -10,6 +10,8 @@ import { metrics, query } from "./commands/query.ts";
 import { events } from "./commands/events.ts";
 import { profile } from "./commands/profile.ts";
 import { histogram } from "./commands/histogram.ts";
+import { probesCreateVersion, probesList, probesShow } from "./commands/probes.ts";
+import { ROLLOUT_COMMANDS } from "./commands/rollout.ts";
 
 export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json] <command>
 
@@ -34,6 +36,20 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
         [--limit 100] [--cursor C]         events (process_exec, tcp_flow, oom_kill…), newest first
   profile [--agent ID | --selector S] [--pid N] [--comm C] [--since 15m] [--until now]
         [--limit N] [--folded]             CPU profile: the top stacks; --folded for flame graphs
+  probes list                              the probe catalog with each probe's latest version
+  probes show NAME [--version N]           a probe's versions and the parameters of one
+  probes create-version NAME [--param k=v]… [--params JSON] [--file spec.json]
+                                           a new immutable version (or the one with this spec)
+  rollout preview PROBE[@vN] --selector S [--waves 1%,10%,50%,100%]
+                                           the agents each wave would take; changes nothing
+  rollout create PROBE[@vN] --selector S [--waves …] [--bake 60s] [--gate-timeout 5m]
+        [--min-healthy 95%] [--max-failed 5%] [--max-cpu 2%] [--on-failure rollback|pause]
+        [--watch]                          preview, then stage the version wave by wave
+  rollout list [--state running]           rollouts, newest first
+  rollout status ID [--watch] [--agents] [--state failed] [--wave N]
+                                           waves, health gate, failures; --watch follows it
+  rollout history ID                       who did what when
+  rollout pause|resume|promote|abort|rollback ID [--reason TEXT]
 
   --json   print JSON for tools instead of tables
   query: --selector matches agent labels, --series-selector the series' own labels;
@@ -45,6 +61,15 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
   it reads as one (pid=42), true/false, else a string; --attr 'pid="42"' forces a
   string. --limit above 1000 follows the API's pages.
   profile: --folded prints "stack count" lines for flamegraph.pl or speedscope.
+  probes create-version: parameters come from --file (a spec {"kind", "params"} or
+  the parameters alone), then --params, then each --param (later ones override);
+  a --param value is JSON when it parses (minDurationMs=5, failedOnly=true,
+  comm='"123"'), else text (comm=nginx). Left-out parameters take their defaults.
+  rollout: waves are shares of the matching agents (10%) or numbers of agents (25);
+  --min-healthy/--max-failed/--max-cpu take 95% or 95; --bake/--gate-timeout 90s, 5m,
+  1h. status --watch redraws on a terminal, prints a line per change otherwise (one
+  JSON view per line with --json) and exits 0 when the rollout completes, 1 when it
+  is rolled back or aborted. --wave counts from 1.
   The URL and token come from --url/--token, then PROBEPILOT_URL/PROBEPILOT_TOKEN,
   then the saved login; the URL defaults to http://127.0.0.1:7070.
 `;
@@ -67,6 +92,10 @@ const COMMANDS: Record<string, Command> = {
   histogram,
   events,
   profile,
+  "probes list": probesList,
+  "probes show": probesShow,
+  "probes create-version": probesCreateVersion,
+  ...ROLLOUT_COMMANDS,
 };
 
 export type CliIo = { stdout: (s: string) => void; stderr: (s: string) => void; env: Record<string, string | undefined>; signal?: AbortSignal };
@@ -109,6 +138,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         pid: { type: "string" },
         comm: { type: "string" },
         folded: { type: "boolean", default: false },
+        version: { type: "string" },
+        param: { type: "string", multiple: true },
+        params: { type: "string" },
+        file: { type: "string" },
+        waves: { type: "string" },
+        bake: { type: "string" },
+        "gate-timeout": { type: "string" },
+        "min-healthy": { type: "string" },
+        "max-failed": { type: "string" },
+        "max-cpu": { type: "string" },
+        "on-failure": { type: "string" },
+        reason: { type: "string" },
+        state: { type: "string" },
+        wave: { type: "string" },
+        agents: { type: "boolean", default: false },
       },
     });
   } catch (error) {
@@ -129,13 +173,21 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     return 2;
   }
   const { url, token } = await resolveConnection({ url: values.url, token: name === "login" ? undefined : values.token }, io.env);
-  const { url: _u, token: _t, json, help: _h, watch, folded, attr, ...flags } = values;
+  const { url: _u, token: _t, json, help: _h, watch, folded, attr, param, agents, ...flags } = values;
   const ctx: CommandContext = {
     api: createApiClient(url, token),
     url,
     args: positionals.slice(name.split(" ").length),
-    // Flags are strings: a boolean is "true" or absent; the repeatable --attr travels as a JSON array.
-    flags: { ...flags, token: values.token, watch: watch ? "true" : undefined, folded: folded ? "true" : undefined, attr: attr?.length ? JSON.stringify(attr) : undefined },
+    // Flags are strings: a boolean is "true" or absent; the repeatable --attr and --param travel as JSON arrays.
+    flags: {
+      ...flags,
+      token: values.token,
+      watch: watch ? "true" : undefined,
+      folded: folded ? "true" : undefined,
+      agents: agents ? "true" : undefined,
+      attr: attr?.length ? JSON.stringify(attr) : undefined,
+      param: param?.length ? JSON.stringify(param) : undefined,
+    },
     json: Boolean(json),
     env: io.env,
     signal: io.signal,

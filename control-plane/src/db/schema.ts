@@ -1,6 +1,19 @@
 import { sql } from "drizzle-orm";
 import { bigint, bigserial, doublePrecision, index, integer, jsonb, pgEnum, pgTable, primaryKey, text, timestamp, uniqueIndex } from "drizzle-orm/pg-core";
-import type { AgentCapabilities, AgentTelemetryStatus, Labels, ProbeStatus } from "@probepilot/shared";
+import type {
+  AgentCapabilities,
+  AgentTelemetryStatus,
+  Labels,
+  ProbeKind,
+  ProbeStatus,
+  RolloutAgentState,
+  RolloutMembership,
+  RolloutState,
+  RolloutStrategy,
+  RolloutView,
+  Stratum,
+  WavePhase,
+} from "@probepilot/shared";
 
 /**
  * Tenancy from day one: every table but `tenants` has a `tenant_id`, and every
@@ -237,3 +250,125 @@ export const rollupDirty = pgTable("rollup_dirty", {
 });
 
 export type SeriesRow = typeof series.$inferSelect;
+
+/**
+ * The probe catalog: one probe per built-in kind per tenant (seeded on first use),
+ * each with immutable versions identified by the hash of their parsed spec.
+ */
+export const probes = pgTable(
+  "probes",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    name: text("name").notNull(),
+    kind: text("kind").$type<ProbeKind>().notNull(),
+    description: text("description").notNull().default(""),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("probes_tenant_name_idx").on(t.tenantId, t.name)],
+);
+
+/** Immutable probe versions: a version number per probe, and a spec hash that makes creating the same spec twice return the first. */
+export const probeVersions = pgTable(
+  "probe_versions",
+  {
+    probeId: text("probe_id").notNull().references(() => probes.id),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    version: integer("version").notNull(),
+    specHash: text("spec_hash").notNull(),
+    /** Parameters as parsed by the kind's schema (defaults filled in). */
+    params: jsonb("params").$type<Record<string, unknown>>().notNull(),
+    createdBy: text("created_by").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.probeId, t.version] }), uniqueIndex("probe_versions_spec_idx").on(t.probeId, t.specHash)],
+);
+
+/**
+ * Rollouts: the state machine the engine drives (see services/rollouts/engine).
+ * `stageVersion` counts changes of what the rollout's policy must say (cut, or
+ * absent); `kvStageVersion` is the last one written to the policy bucket, so a
+ * control plane that dies between the two re-syncs the bucket when it resumes.
+ */
+export const rollouts = pgTable(
+  "rollouts",
+  {
+    id: text("id").primaryKey(),
+    tenantId: text("tenant_id").notNull().references(() => tenants.id),
+    probeId: text("probe_id").notNull().references(() => probes.id),
+    probeName: text("probe_name").notNull(),
+    kind: text("kind").$type<ProbeKind>().notNull(),
+    version: integer("version").notNull(),
+    specHash: text("spec_hash").notNull(),
+    params: jsonb("params").$type<Record<string, unknown>>().notNull(),
+    selector: text("selector").notNull(),
+    strategy: jsonb("strategy").$type<RolloutStrategy>().notNull(),
+    policyId: text("policy_id").notNull(),
+    state: text("state").$type<RolloutState>().notNull(),
+    stateReason: text("state_reason"),
+    currentWave: integer("current_wave").notNull().default(0),
+    phase: text("phase").$type<WavePhase>(),
+    /** Cut per wave (basis points), fixed at creation from the matching agents (so the preview holds). */
+    cuts: jsonb("cuts").$type<number[]>().notNull(),
+    /** The canary's strata and the agents that represent them (explicit ids where the hash alone missed a stratum). */
+    canary: jsonb("canary").$type<{ stratum: Stratum; agentId: string; byHash: boolean }[]>().notNull(),
+    /** Per wave: when it started and when it completed (ISO), null until then. */
+    waveTimes: jsonb("wave_times").$type<{ startedAt: string | null; completedAt: string | null }[]>().notNull(),
+    gateDeadline: timestamp("gate_deadline", { withTimezone: true }),
+    bakeEndsAt: timestamp("bake_ends_at", { withTimezone: true }),
+    /** The stage's health as the engine last computed it. */
+    health: jsonb("health").$type<RolloutView["health"]>(),
+    /** Bumped by every write to the row: the engine's updates are conditional on it (an operator's action in between wins). */
+    revision: integer("revision").notNull().default(0),
+    stageVersion: integer("stage_version").notNull().default(1),
+    kvStageVersion: integer("kv_stage_version").notNull().default(0),
+    /** Set on a completed rollout whose policy a later completed rollout (same kind and selector) retired. */
+    supersededBy: text("superseded_by"),
+    createdBy: text("created_by").notNull(),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+    completedAt: timestamp("completed_at", { withTimezone: true }),
+  },
+  (t) => [
+    index("rollouts_tenant_created_idx").on(t.tenantId, t.createdAt),
+    // One active rollout per probe kind and tenant: two would fight over the same agents.
+    uniqueIndex("rollouts_one_active_per_kind_idx").on(t.tenantId, t.kind).where(sql`state in ('running', 'paused', 'rolling_back')`),
+  ],
+);
+
+/** One row per agent that matched a rollout at any time: its wave, state and how it came in. */
+export const rolloutAgents = pgTable(
+  "rollout_agents",
+  {
+    rolloutId: text("rollout_id").notNull().references(() => rollouts.id),
+    agentId: text("agent_id").notNull(),
+    tenantId: text("tenant_id").notNull(),
+    wave: integer("wave").notNull(),
+    state: text("state").$type<RolloutAgentState>().notNull(),
+    membership: text("membership").$type<RolloutMembership>().notNull(),
+    error: text("error"),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.rolloutId, t.agentId] }), index("rollout_agents_state_idx").on(t.rolloutId, t.state)],
+);
+
+/** Every per-agent state change of a rollout, in order: the status history. */
+export const rolloutAgentTransitions = pgTable(
+  "rollout_agent_transitions",
+  {
+    id: bigserial("id", { mode: "number" }).primaryKey(),
+    rolloutId: text("rollout_id").notNull().references(() => rollouts.id),
+    agentId: text("agent_id").notNull(),
+    wave: integer("wave").notNull(),
+    fromState: text("from_state").$type<RolloutAgentState>(),
+    toState: text("to_state").$type<RolloutAgentState>().notNull(),
+    error: text("error"),
+    at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index("rollout_agent_transitions_rollout_idx").on(t.rolloutId, t.agentId)],
+);
+
+export type ProbeRow = typeof probes.$inferSelect;
+export type ProbeVersionRow = typeof probeVersions.$inferSelect;
+export type RolloutRow = typeof rollouts.$inferSelect;
+export type RolloutAgentRow = typeof rolloutAgents.$inferSelect;

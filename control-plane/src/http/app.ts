@@ -6,10 +6,11 @@ import type { ControlPlaneMetrics } from "../metrics.ts";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
 import { appRouter } from "../trpc/app-router.ts";
 import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
+import type { RolloutSignals } from "../services/rollouts/rollout-signals.ts";
 import { opsRoutes, type HealthCheck } from "./ops-routes.ts";
 import { PLACEHOLDER_PAGE } from "@probepilot/web";
 
-export type HttpDeps = { db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; tap: TelemetryTap; health: HealthCheck };
+export type HttpDeps = { db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; tap: TelemetryTap; rolloutSignals: RolloutSignals; health: HealthCheck };
 
 const stringParam = (v: unknown) => (typeof v === "string" && v ? v : undefined);
 
@@ -43,6 +44,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
         log: deps.log,
         agentConfig: deps.agentConfig,
         tap: deps.tap,
+        rolloutSignals: deps.rolloutSignals,
         // Browsers' EventSource cannot send headers: subscriptions may pass the token as a connection parameter.
         bearerToken: bearerToken(c.req.header("authorization")) ?? stringParam(opts.info.connectionParams?.token),
       }),

@@ -4,6 +4,7 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
 import type { ControlPlaneMetrics } from "../metrics.ts";
 import { applyStatusBatch } from "../services/agents/apply-status-batch.ts";
+import { notifyAgentStatus } from "../services/rollouts/rollout-signals.ts";
 import { BatchConsumer, postgresDataError, type Decoded } from "./batch-consumer.ts";
 
 const json = JSONCodec<unknown>();
@@ -26,7 +27,9 @@ export function createStatusConsumer(nc: NatsConnection, db: Db, log: Logger, me
     lingerMs: opts.lingerMs ?? 20,
     decode: decodeStatus,
     write: async (items) => {
-      await applyStatusBatch(db, streamEpoch, items.map((i) => ({ status: i.value, streamSeq: i.msg.seq })));
+      const updated = await applyStatusBatch(db, streamEpoch, items.map((i) => ({ status: i.value, streamSeq: i.msg.seq })));
+      // The rollout engine (on whichever control plane leads) evaluates gates on what agents report.
+      if (updated > 0) await notifyAgentStatus(db);
     },
     isDataError: postgresDataError,
     onSubscribe: async () => {

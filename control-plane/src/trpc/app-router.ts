@@ -4,6 +4,8 @@ import { tokensRouter } from "./routers/tokens.ts";
 import { enrollTokensRouter } from "./routers/enroll-tokens.ts";
 import { systemRouter } from "./routers/system.ts";
 import { telemetryRouter } from "./routers/telemetry.ts";
+import { rolloutsRouter } from "./routers/rollouts.ts";
+import { probesRouter } from "./routers/probes.ts";
 
 export const appRouter = router({
   agents: agentsRouter,
@@ -11,6 +13,8 @@ export const appRouter = router({
   enrollTokens: enrollTokensRouter,
   system: systemRouter,
   telemetry: telemetryRouter,
+  rollouts: rolloutsRouter,
+  probes: probesRouter,
 });
 
 /** The API contract: clients use `import type { AppRouter }` only. */

@@ -6,6 +6,7 @@ import { authenticate, type Principal } from "../services/auth/authenticate.ts";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
 import { toTRPCError, errorFormatter } from "./error-adapter.ts";
 import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
+import type { RolloutSignals } from "../services/rollouts/rollout-signals.ts";
 
 /** What every request can reach. Built per request from the bearer token. */
 export type TrpcContext = {
@@ -14,6 +15,8 @@ export type TrpcContext = {
   agentConfig: AgentConfigPublisher;
   /** Live telemetry from core NATS, shared by every subscription of a tenant. */
   tap: TelemetryTap;
+  /** Rollout changes from any control plane (Postgres NOTIFY), for `rollouts.watch`. */
+  rolloutSignals: RolloutSignals;
   bearerToken: string | undefined;
 };
 

@@ -1,0 +1,225 @@
+import { inArray } from "drizzle-orm";
+import type { NatsConnection } from "nats";
+import type postgres from "postgres";
+import { ACTIVE_ROLLOUT_STATES } from "@probepilot/shared";
+import type { DbHandle } from "../../../db/client.ts";
+import { rollouts, type RolloutRow } from "../../../db/schema.ts";
+import type { Logger } from "../../../logger.ts";
+import type { ControlPlaneMetrics } from "../../../metrics.ts";
+import { notifyRolloutChanged, type RolloutSignals } from "../rollout-signals.ts";
+import { evaluateRollout, type AgentRow } from "./evaluate-rollout.ts";
+import { PolicySync } from "./policy-sync.ts";
+import { loadAgentRows, loadObservations, toMachine, writeEvaluation } from "./rollout-store.ts";
+
+/** One engine drives every rollout at a time: the holder of this advisory lock. */
+const LEADER_LOCK = "probepilot:rollout-engine";
+
+export type RolloutEngineOptions = {
+  db: DbHandle;
+  nc: NatsConnection;
+  signals: RolloutSignals;
+  log: Logger;
+  metrics: ControlPlaneMetrics;
+  /** How often deadlines (gate timeouts, bake ends) are checked; default 250 ms. */
+  tickMs?: number;
+  /** Least time between two evaluations of one rollout prompted by status reports; default 100 ms. */
+  minEvaluationGapMs?: number;
+  /** How often a follower tries to become the leader; default 2 s. */
+  leaderRetryMs?: number;
+};
+
+/**
+ * Drives rollouts (the state machine in evaluate-rollout.ts) from Postgres: on
+ * every status batch (NOTIFY from whichever control plane wrote it), on every
+ * operator action, and on a ticker for gate timeouts and bake ends. Its state
+ * lives in Postgres only, so a control plane killed mid-rollout loses nothing: the
+ * next leader (or the same one restarted) reads the rollouts and carries on.
+ *
+ * Several control planes may run: the one holding a session advisory lock drives;
+ * the others retry every few seconds and take over when its connection dies.
+ */
+export class RolloutEngine {
+  private lockConn: postgres.ReservedSql | null = null;
+  private leader = false;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private wake: (() => void) | null = null;
+  /** Agent rows per rollout as last written (the engine is their only writer while it leads). */
+  private readonly rowCache = new Map<string, Map<string, AgentRow>>();
+  /** Rollouts to evaluate at the next pass: all active ones after a status batch, or the one an action named. */
+  private statusDirty = true;
+  private readonly named = new Set<string>();
+  private readonly lastEvaluated = new Map<string, number>();
+  private readonly policySync: PolicySync;
+  private unsubscribe: (() => void)[] = [];
+  private readonly tickMs: number;
+  private readonly minGapMs: number;
+  private readonly leaderRetryMs: number;
+
+  constructor(private readonly opts: RolloutEngineOptions) {
+    this.policySync = new PolicySync(opts.db.db, opts.nc, opts.log);
+    this.tickMs = opts.tickMs ?? 250;
+    this.minGapMs = opts.minEvaluationGapMs ?? 100;
+    this.leaderRetryMs = opts.leaderRetryMs ?? 2000;
+  }
+
+  get leading(): boolean {
+    return this.leader;
+  }
+
+  start(): void {
+    this.unsubscribe = [
+      this.opts.signals.onAgentStatus(() => {
+        this.statusDirty = true;
+        this.wake?.();
+      }),
+      this.opts.signals.onRolloutChanged((id) => {
+        this.named.add(id);
+        this.wake?.();
+      }),
+    ];
+    this.loop = this.run();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const u of this.unsubscribe) u();
+    this.wake?.();
+    await this.loop;
+    await this.resign();
+  }
+
+  private async run(): Promise<void> {
+    while (!this.stopped) {
+      if (!this.leader) {
+        if (!(await this.tryLead())) {
+          await this.sleep(this.leaderRetryMs);
+          continue;
+        }
+      }
+      const started = performance.now();
+      try {
+        await this.pass();
+        await this.checkLock();
+      } catch (err) {
+        this.opts.log.error({ err }, "rollout engine pass failed");
+        await this.checkLock();
+      }
+      this.opts.metrics.rolloutEnginePassSeconds.observe((performance.now() - started) / 1000);
+      await this.sleep(this.tickMs);
+    }
+  }
+
+  /**
+   * Wait for a signal (a status batch, an action) or `ms`. Passes are at least
+   * `minGapMs` apart, so a storm of status batches costs a few evaluations a
+   * second, not one per batch.
+   */
+  private async sleep(ms: number): Promise<void> {
+    await new Promise((r) => setTimeout(r, Math.min(ms, this.minGapMs)));
+    if (this.stopped || this.statusDirty || this.named.size > 0 || ms <= this.minGapMs) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, ms - this.minGapMs);
+      const wake = () => done();
+      this.wake = wake;
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    this.wake = null;
+  }
+
+  private async tryLead(): Promise<boolean> {
+    try {
+      this.lockConn ??= await this.opts.db.sql.reserve();
+      const [row] = await this.lockConn<{ locked: boolean }[]>`select pg_try_advisory_lock(hashtext(${LEADER_LOCK})) as locked`;
+      if (!row?.locked) return false;
+      this.leader = true;
+      this.statusDirty = true;
+      this.rowCache.clear();
+      this.opts.metrics.rolloutEngineLeader.set(1);
+      this.opts.log.info("rollout engine: leading (driving every rollout)");
+      return true;
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, "rollout engine: could not try the leader lock");
+      await this.resign();
+      return false;
+    }
+  }
+
+  /** The lock lives as long as its connection: if that is gone, so is the leadership. */
+  private async checkLock(): Promise<void> {
+    if (!this.leader || !this.lockConn) return;
+    try {
+      await this.lockConn`select 1`;
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, "rollout engine: lost the leader lock's connection; following");
+      await this.resign();
+    }
+  }
+
+  private async resign(): Promise<void> {
+    if (this.lockConn) {
+      const conn = this.lockConn;
+      this.lockConn = null;
+      if (this.leader) await conn`select pg_advisory_unlock(hashtext(${LEADER_LOCK}))`.catch(() => {});
+      conn.release();
+    }
+    if (this.leader) this.opts.metrics.rolloutEngineLeader.set(0);
+    this.leader = false;
+    this.rowCache.clear();
+  }
+
+  /** One pass: evaluate the rollouts that need it, then write the policies whose stage moved. */
+  private async pass(): Promise<void> {
+    const now = Date.now();
+    const statusDirty = this.statusDirty;
+    this.statusDirty = false;
+    const named = new Set(this.named);
+    this.named.clear();
+    const active = await this.opts.db.db.select().from(rollouts).where(inArray(rollouts.state, [...ACTIVE_ROLLOUT_STATES]));
+    for (const row of active) {
+      const due = (row.gateDeadline && row.gateDeadline.getTime() <= now) || (row.bakeEndsAt && row.bakeEndsAt.getTime() <= now);
+      const stale = now - (this.lastEvaluated.get(row.id) ?? 0) > 5000;
+      if (statusDirty || named.has(row.id) || due || stale) await this.evaluate(row);
+    }
+    for (const id of this.lastEvaluated.keys()) if (!active.some((r) => r.id === id)) this.forget(id);
+    for (const written of await this.policySync.sync()) {
+      this.opts.metrics.rolloutPolicyWrites.inc({ outcome: written.present ? "put" : "delete" });
+      await notifyRolloutChanged(this.opts.db.db, written.rolloutId);
+    }
+  }
+
+  private forget(id: string): void {
+    this.lastEvaluated.delete(id);
+    this.rowCache.delete(id);
+  }
+
+  private async evaluate(row: RolloutRow): Promise<void> {
+    const { db } = this.opts.db;
+    const t0 = performance.now();
+    this.lastEvaluated.set(row.id, Date.now());
+    let rows = this.rowCache.get(row.id);
+    if (!rows) this.rowCache.set(row.id, (rows = await loadAgentRows(db, row.id)));
+    const observations = await loadObservations(db, row);
+    const t1 = performance.now();
+    const evaluation = evaluateRollout(toMachine(row), observations, rows, Date.now());
+    const t2 = performance.now();
+    if (!evaluation.changed && !evaluation.stageChanged && evaluation.rows.length === 0) return;
+    const written = await writeEvaluation(db, row, evaluation);
+    this.opts.log.debug(
+      { rollout: row.id, agents: observations.size, changes: evaluation.rows.length, loadMs: Math.round(t1 - t0), evaluateMs: Math.round(t2 - t1), writeMs: Math.round(performance.now() - t2) },
+      "rollout evaluated",
+    );
+    if (!written) {
+      // An operator acted in between: evaluate again from what they wrote.
+      this.named.add(row.id);
+      return;
+    }
+    for (const c of evaluation.rows) rows.set(c.agentId, { agentId: c.agentId, wave: c.wave, state: c.state, membership: c.membership, error: c.error });
+    for (const e of evaluation.events) this.opts.log.info({ rollout: row.id, action: e.action, ...e.details }, "rollout transition");
+    this.opts.metrics.rolloutAgentTransitions.inc(evaluation.rows.length);
+    if (!evaluation.stageChanged) await notifyRolloutChanged(db, row.id); // otherwise the policy write notifies
+  }
+}

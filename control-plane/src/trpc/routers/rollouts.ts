@@ -1,0 +1,75 @@
+import { z } from "zod";
+import { RolloutAgentStateSchema, RolloutStateSchema, RolloutStrategySchema, SelectorStringSchema, WavesSchema, idSchema } from "@probepilot/shared";
+import { router, protectedProcedure, operatorProcedure } from "../init.ts";
+import { previewRollout } from "../../services/rollouts/preview-rollout.ts";
+import { createRollout } from "../../services/rollouts/create-rollout.ts";
+import { listRollouts } from "../../services/rollouts/list-rollouts.ts";
+import { getRollout } from "../../services/rollouts/get-rollout.ts";
+import { listRolloutAgents } from "../../services/rollouts/list-rollout-agents.ts";
+import { rolloutHistory } from "../../services/rollouts/rollout-history.ts";
+import { pauseRollout } from "../../services/rollouts/pause-rollout.ts";
+import { resumeRollout } from "../../services/rollouts/resume-rollout.ts";
+import { promoteRollout } from "../../services/rollouts/promote-rollout.ts";
+import { abortRollout } from "../../services/rollouts/abort-rollout.ts";
+import { rollbackRollout } from "../../services/rollouts/rollback-rollout.ts";
+import { watchRollout } from "../../services/rollouts/watch-rollout.ts";
+import { singleLineText } from "../input-schemas.ts";
+import { toTRPCError } from "../error-adapter.ts";
+
+/** A probe by name (`tcp_flows`) or id (`prb_…`). */
+const ProbeRefSchema = z.string().min(1, "name a probe, e.g. tcp_flows (probepilot probes list)").max(64).regex(/^[a-z0-9_]+$/, "a probe is named like tcp_flows (lowercase letters, digits, _) or by its prb_ id");
+const VersionSchema = z.number().int().positive("probe versions start at 1");
+const RolloutIdSchema = idSchema("rollout");
+const ActionInputSchema = z.object({ id: RolloutIdSchema, reason: singleLineText({ min: 1, max: 500 }).optional() });
+
+export const rolloutsRouter = router({
+  /** The matching agents in total and per wave, and the canary strata; `rolloutId` makes `create` use the same waves. */
+  preview: protectedProcedure
+    .input(z.object({ probe: ProbeRefSchema, version: VersionSchema.optional(), selector: SelectorStringSchema, waves: WavesSchema.optional(), rolloutId: RolloutIdSchema.optional() }))
+    .query(({ ctx, input }) => previewRollout(ctx.db, ctx.principal.tenantId, input)),
+
+  create: operatorProcedure
+    .input(z.object({ probe: ProbeRefSchema, version: VersionSchema.optional(), selector: SelectorStringSchema, strategy: RolloutStrategySchema.optional(), rolloutId: RolloutIdSchema.optional() }))
+    .mutation(({ ctx, input }) => createRollout(ctx.db, ctx.principal, input)),
+
+  list: protectedProcedure
+    .input(z.object({ state: RolloutStateSchema.optional(), limit: z.number().int().min(1).max(500).default(50) }).default({ limit: 50 }))
+    .query(({ ctx, input }) => listRollouts(ctx.db, ctx.principal.tenantId, input)),
+
+  get: protectedProcedure.input(z.object({ id: RolloutIdSchema })).query(({ ctx, input }) => getRollout(ctx.db, ctx.principal.tenantId, input.id)),
+
+  agents: protectedProcedure
+    .input(
+      z.object({
+        id: RolloutIdSchema,
+        state: RolloutAgentStateSchema.optional(),
+        wave: z.number().int().min(0).optional(),
+        limit: z.number().int().min(1).max(1000).default(100),
+        cursor: idSchema("agent").optional(),
+      }),
+    )
+    .query(({ ctx, input }) => listRolloutAgents(ctx.db, ctx.principal.tenantId, input)),
+
+  /** The audit trail of the rollout: every transition with its actor (an operator or `engine`). */
+  history: protectedProcedure
+    .input(z.object({ id: RolloutIdSchema, limit: z.number().int().min(1).max(5000).default(1000) }))
+    .query(({ ctx, input }) => rolloutHistory(ctx.db, ctx.principal.tenantId, input)),
+
+  pause: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => pauseRollout(ctx.db, ctx.principal, input)),
+  resume: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => resumeRollout(ctx.db, ctx.principal, input)),
+  promote: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => promoteRollout(ctx.db, ctx.principal, input)),
+  abort: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => abortRollout(ctx.db, ctx.principal, input)),
+  rollback: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => rollbackRollout(ctx.db, ctx.principal, input)),
+
+  /** The rollout now and at every change (SSE): what `rollout status --watch` and the UI draw. */
+  watch: protectedProcedure.input(z.object({ id: RolloutIdSchema })).subscription(async function* ({ ctx, input, signal }) {
+    // Errors thrown while the stream runs do not pass the error middleware (it saw the
+    // generator returned, not its iteration): map them here, or an unknown id would reach
+    // the client as a retryable 500 and it would reconnect forever.
+    try {
+      yield* watchRollout(ctx.db, ctx.rolloutSignals, ctx.principal.tenantId, input.id, signal ?? new AbortController().signal);
+    } catch (err) {
+      throw toTRPCError(err);
+    }
+  }),
+});
