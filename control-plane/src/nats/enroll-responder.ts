@@ -15,6 +15,8 @@ const json = JSONCodec<unknown>();
  * running control plane. Bad requests get a reply with a code and message, never silence.
  */
 export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, metrics: ControlPlaneMetrics): Subscription {
+  /** Tenants whose buckets this process has made sure of (a fleet enrolling is thousands of requests for one tenant). */
+  const bucketsEnsured = new Set<string>();
   return nc.subscribe(ENROLL_SUBJECT, {
     queue: ENROLL_QUEUE,
     callback: (err, msg) => {
@@ -29,7 +31,12 @@ export function startEnrollResponder(nc: NatsConnection, db: Db, log: Logger, me
           const ok = await enrollAgent(db, parsed.data);
           // The buckets exist from start-up; this only covers a tenant created since. A failure here must
           // not fail the reply: the agent is enrolled (committed) and would otherwise enroll twice.
-          await ensureTenantBuckets(nc, ok.tenantId).catch((err) => log.warn({ err, tenantId: ok.tenantId }, "could not ensure the tenant's KV buckets"));
+          if (!bucketsEnsured.has(ok.tenantId)) {
+            await ensureTenantBuckets(nc, ok.tenantId).then(
+              () => bucketsEnsured.add(ok.tenantId),
+              (err) => log.warn({ err, tenantId: ok.tenantId }, "could not ensure the tenant's KV buckets"),
+            );
+          }
           reply = ok;
           metrics.enrollments.inc({ outcome: "agentKey" in parsed.data && !ok.agentKey ? "reidentified" : "enrolled" });
           log.info({ agentId: ok.agentId, tenantId: ok.tenantId, hostname: parsed.data.hello.hostname, firstTime: Boolean(ok.agentKey) }, "agent enrolled");

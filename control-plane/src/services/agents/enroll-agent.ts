@@ -45,11 +45,13 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
   }
 
   return db.transaction(async (tx) => {
+    // Read without a lock: every agent of a fleet enrolls with the same token, and a row lock
+    // taken here would serialize their whole transactions. The count is bumped last (below).
     const [token] = await tx
-      .update(enrollmentTokens)
-      .set({ uses: sql`${enrollmentTokens.uses} + 1` })
+      .select()
+      .from(enrollmentTokens)
       .where(and(eq(enrollmentTokens.tokenHash, hashSecret(request.enrollmentToken)), isNull(enrollmentTokens.revokedAt)))
-      .returning();
+      .limit(1);
     if (!token) throw new ServiceError("UNAUTHORIZED", "enrollment token is unknown or revoked: create one with `probepilot enroll-tokens create`");
     if (token.expiresAt && token.expiresAt.getTime() < Date.now()) {
       throw new ServiceError("UNAUTHORIZED", `enrollment token ${token.id} expired at ${token.expiresAt.toISOString()}`);
@@ -63,7 +65,6 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
       .where(and(eq(agents.tenantId, token.tenantId), eq(agents.enrollRequestId, request.requestId)))
       .returning();
     if (retried) {
-      await tx.update(enrollmentTokens).set({ uses: sql`${enrollmentTokens.uses} - 1` }).where(eq(enrollmentTokens.id, token.id));
       return { ok: true, agentId: retried.id, tenantId: retried.tenantId, agentKey, config: { centralLabels: retried.centralLabels, revision: retried.configRevision } };
     }
     const agentId = newId("agent");
@@ -77,6 +78,13 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
       enrollRequestId: request.requestId,
     });
     await recordAudit(tx, { tenantId: token.tenantId, actor: `enrollToken:${token.id}` }, "agent.enroll", agentId, { hostname: hello.hostname });
+    // Last, so the token's row is locked only until the commit; a revoke that landed since the read wins.
+    const counted = await tx
+      .update(enrollmentTokens)
+      .set({ uses: sql`${enrollmentTokens.uses} + 1` })
+      .where(and(eq(enrollmentTokens.id, token.id), isNull(enrollmentTokens.revokedAt)))
+      .returning({ id: enrollmentTokens.id });
+    if (counted.length === 0) throw new ServiceError("UNAUTHORIZED", `enrollment token ${token.id} was revoked while this agent enrolled`);
     return { ok: true, agentId, tenantId: token.tenantId, agentKey, config: { centralLabels: {}, revision: 0 } };
   });
 }
