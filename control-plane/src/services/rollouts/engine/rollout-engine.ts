@@ -1,4 +1,4 @@
-import { inArray } from "drizzle-orm";
+import { inArray, sql } from "drizzle-orm";
 import type { NatsConnection } from "nats";
 import type postgres from "postgres";
 import { ACTIVE_ROLLOUT_STATES } from "@probepilot/shared";
@@ -7,9 +7,14 @@ import { rollouts, type RolloutRow } from "../../../db/schema.ts";
 import type { Logger } from "../../../logger.ts";
 import type { ControlPlaneMetrics } from "../../../metrics.ts";
 import { notifyRolloutChanged, type RolloutSignals } from "../rollout-signals.ts";
-import { evaluateRollout, type AgentRow } from "./evaluate-rollout.ts";
+import { evaluateRollout, type AgentObservation, type AgentRow } from "./evaluate-rollout.ts";
 import { PolicySync } from "./policy-sync.ts";
 import { loadAgentRows, loadObservations, toMachine, writeEvaluation } from "./rollout-store.ts";
+
+/** Agents' reports are read in full this often; in between, only the ones written since the last read. */
+const FULL_READ_EVERY_MS = 5000;
+/** How far back an incremental read reaches before the previous one (status batches in flight then). */
+const READ_OVERLAP_MS = 2000;
 
 /** One engine drives every rollout at a time: the holder of this advisory lock. */
 const LEADER_LOCK = "probepilot:rollout-engine";
@@ -50,6 +55,7 @@ export class RolloutEngine {
   private statusDirty = true;
   private readonly named = new Set<string>();
   private readonly lastEvaluated = new Map<string, number>();
+  private readonly observationCache = new Map<string, { observations: Map<string, AgentObservation>; fullAt: number; readAt: Date }>();
   private readonly policySync: PolicySync;
   private unsubscribe: (() => void)[] = [];
   private readonly tickMs: number;
@@ -194,6 +200,31 @@ export class RolloutEngine {
   private forget(id: string): void {
     this.lastEvaluated.delete(id);
     this.rowCache.delete(id);
+    this.observationCache.delete(id);
+  }
+
+  /**
+   * What the rollout's agents report. Re-reading 10,000 agents on every status
+   * batch would make each evaluation cost hundreds of milliseconds: between full
+   * reads (every few seconds, which also catch what changes without a status,
+   * such as an agent marked offline), only the agents whose status was written
+   * since the last read are read, with an overlap for batches whose transaction
+   * began before that read and committed after it.
+   */
+  private async observe(row: RolloutRow): Promise<Map<string, AgentObservation>> {
+    const { db } = this.opts.db;
+    const [clock] = await db.execute<{ now: string | Date }>(sql`select clock_timestamp() as now`);
+    const readAt = new Date(clock!.now);
+    const cached = this.observationCache.get(row.id);
+    if (!cached || Date.now() - cached.fullAt > FULL_READ_EVERY_MS) {
+      const observations = await loadObservations(db, row);
+      this.observationCache.set(row.id, { observations, fullAt: Date.now(), readAt });
+      return observations;
+    }
+    const fresh = await loadObservations(db, row, new Date(cached.readAt.getTime() - READ_OVERLAP_MS));
+    for (const [id, o] of fresh) cached.observations.set(id, o);
+    cached.readAt = readAt;
+    return cached.observations;
   }
 
   private async evaluate(row: RolloutRow): Promise<void> {
@@ -202,7 +233,7 @@ export class RolloutEngine {
     this.lastEvaluated.set(row.id, Date.now());
     let rows = this.rowCache.get(row.id);
     if (!rows) this.rowCache.set(row.id, (rows = await loadAgentRows(db, row.id)));
-    const observations = await loadObservations(db, row);
+    const observations = await this.observe(row);
     const t1 = performance.now();
     const evaluation = evaluateRollout(toMachine(row), observations, rows, Date.now());
     const t2 = performance.now();

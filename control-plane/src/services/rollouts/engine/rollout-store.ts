@@ -48,9 +48,11 @@ export function machineColumns(m: RolloutMachine) {
  * What the agents report, as it concerns one rollout: every agent the selector
  * matches now, and every agent already in the rollout (whose labels may have
  * changed). Only the probe status of this rollout's policy is read out of each
- * agent's report, in SQL, so 10,000 agents are one compact result.
+ * agent's report, in SQL, so 10,000 agents are one compact result. With
+ * `reportedSince`, only the agents whose status was written since then (the
+ * `(tenant_id, last_seen_at)` index finds them).
  */
-export async function loadObservations(db: Db, row: RolloutRow): Promise<Map<string, AgentObservation>> {
+export async function loadObservations(db: Db, row: RolloutRow, reportedSince?: Date): Promise<Map<string, AgentObservation>> {
   const matches = selectorToSql(parseSelector(row.selector), sql`a.labels`);
   const result = await db.execute<{ id: string; online: boolean; matches: boolean; first_seen: number; probe: ProbeStatus | null }>(sql`
     select a.id, a.status = 'online' as online, (${matches}) as matches,
@@ -58,6 +60,7 @@ export async function loadObservations(db: Db, row: RolloutRow): Promise<Map<str
       (select p from jsonb_array_elements(a.probes) p where p ->> 'policyId' = ${row.policyId} limit 1) as probe
     from agents a
     where a.tenant_id = ${row.tenantId}
+      ${reportedSince ? sql`and a.last_seen_at >= ${reportedSince}` : sql``}
       and ((${matches}) or exists (select 1 from rollout_agents ra where ra.rollout_id = ${row.id} and ra.agent_id = a.id))`);
   const out = new Map<string, AgentObservation>();
   for (const r of result) {
