@@ -15,6 +15,7 @@ export function createControlPlaneMetrics() {
     rolloutEngineLeader: new Gauge({ name: "probepilot_rollout_engine_leader", help: "1 while this control plane drives the rollouts (holds the engine's advisory lock)", registers: [registry] }),
     rolloutEnginePassSeconds: new Histogram({ name: "probepilot_rollout_engine_pass_seconds", help: "Time of one rollout engine pass (evaluations and policy writes)", buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 5], registers: [registry] }),
     rolloutPolicyWrites: new Counter({ name: "probepilot_rollout_policy_writes_total", help: "Policy KV writes by the rollout engine, by outcome (put, delete)", labelNames: ["outcome"] as const, registers: [registry] }),
+    rolloutEvaluationErrors: new Counter({ name: "probepilot_rollout_evaluation_errors_total", help: "Rollout evaluations that failed (retried at the next pass; see the log)", registers: [registry] }),
     rolloutAgentTransitions: new Counter({ name: "probepilot_rollout_agent_transitions_total", help: "Per-agent rollout state changes written", registers: [registry] }),
     natsConnected: new Gauge({ name: "probepilot_nats_connected", help: "1 while the NATS connection is up", registers: [registry] }),
   };

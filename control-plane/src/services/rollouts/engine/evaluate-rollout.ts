@@ -254,8 +254,14 @@ export function evaluateRollout(
     next.bakeEndsAt !== r.bakeEndsAt ||
     next.gateDeadline !== r.gateDeadline ||
     next.stateReason !== r.stateReason ||
-    JSON.stringify(next.health) !== JSON.stringify(r.health);
+    !sameHealth(next.health, r.health);
   return { rows: rowChanges, next, changed, stageChanged, events };
+}
+
+/** Field by field: the stored copy comes back from jsonb with its keys in another order. */
+function sameHealth(a: RolloutMachine["health"], b: RolloutMachine["health"]): boolean {
+  if (!a || !b) return a === b;
+  return a.members === b.members && a.healthyPercent === b.healthyPercent && a.failedPercent === b.failedPercent && a.meanProbeCpuPercent === b.meanProbeCpuPercent;
 }
 
 /** Enter `rolling_back`: the policy goes, and the affected agents have until the gate timeout to confirm. */

@@ -188,7 +188,12 @@ export class RolloutEngine {
     for (const row of active) {
       const due = (row.gateDeadline && row.gateDeadline.getTime() <= now) || (row.bakeEndsAt && row.bakeEndsAt.getTime() <= now);
       const stale = now - (this.lastEvaluated.get(row.id) ?? 0) > 5000;
-      if (statusDirty || named.has(row.id) || due || stale) await this.evaluate(row);
+      if (!(statusDirty || named.has(row.id) || due || stale)) continue;
+      // One rollout that cannot be evaluated (say, a query failing on its data) must not hold up the others.
+      await this.evaluate(row).catch((err) => {
+        this.opts.metrics.rolloutEvaluationErrors.inc();
+        this.opts.log.error({ err, rollout: row.id }, "rollout evaluation failed; retrying at the next pass");
+      });
     }
     for (const id of this.lastEvaluated.keys()) if (!active.some((r) => r.id === id)) this.forget(id);
     for (const written of await this.policySync.sync()) {

@@ -60,7 +60,7 @@ export async function loadObservations(db: Db, row: RolloutRow, reportedSince?: 
       (select p from jsonb_array_elements(a.probes) p where p ->> 'policyId' = ${row.policyId} limit 1) as probe
     from agents a
     where a.tenant_id = ${row.tenantId}
-      ${reportedSince ? sql`and a.last_seen_at >= ${reportedSince}` : sql``}
+      ${reportedSince ? sql`and a.last_seen_at >= ${reportedSince.toISOString()}::timestamptz` : sql``}
       and ((${matches}) or exists (select 1 from rollout_agents ra where ra.rollout_id = ${row.id} and ra.agent_id = a.id))`);
   const out = new Map<string, AgentObservation>();
   for (const r of result) {
