@@ -22,7 +22,9 @@
  * Environment (optional): BENCH_AGENTS (default 10000), BENCH_CONNECTIONS (default
  * agents / 1000), BENCH_KEEP_FLEET_DIR (reuse identities between runs: enrollment of
  * 10,000 agents is most of the setup), DATABASE_URL (server for the throwaway
- * database), PP_TEST_LOG (control-plane log level, default silent).
+ * database), PP_TEST_LOG (control-plane log level, default silent),
+ * BENCH_FLEET_NODE_ARGS (node flags for the fleet's process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`),
+ * BENCH_TRACE=1 (print every transition of the first two waves and the audit trail).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -32,7 +34,7 @@ import readline from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import { sql } from "drizzle-orm";
-import type { RolloutView } from "@probepilot/shared";
+import { STATUS_CONSUMER, STATUS_STREAM, type RolloutView } from "@probepilot/shared";
 import type { AppRouter } from "../src/trpc/app-router.ts";
 import { parseControlPlaneEnv } from "../src/env.ts";
 import { startControlPlane } from "../src/server.ts";
@@ -119,6 +121,7 @@ async function main(): Promise<void> {
     say(`starting ${AGENTS} simulated agents over ${CONNECTIONS} NATS connections…`);
     const fleetDir = process.env.BENCH_KEEP_FLEET_DIR ?? path.join(dataDir, "fleet");
     const fleet = child(process.execPath, [
+      ...(process.env.BENCH_FLEET_NODE_ARGS ? process.env.BENCH_FLEET_NODE_ARGS.split(" ") : []),
       path.join(repo, "agent/bin/probepilot-agent.mjs"),
       "simulate",
       "--agents", String(AGENTS),
@@ -166,6 +169,16 @@ async function main(): Promise<void> {
       selector: "env in (prod,staging)",
       strategy: { waves: [{ percent: 1 }, { percent: 10 }, { percent: 50 }, { percent: 100 }], bakeSeconds: 0, gate: { minHealthyPercent: 95, timeoutSeconds: 120, maxFailedPercent: 5 }, onFailure: "pause" },
     });
+    // Backlog of the status stream's consumer during the rollout: what the control plane has not written yet.
+    const jsm = await cp.nc.jetstreamManager();
+    let maxStatusBacklog = 0;
+    const backlogTimer = setInterval(() => {
+      void jsm.consumers.info(STATUS_STREAM, STATUS_CONSUMER).then(
+        (info) => (maxStatusBacklog = Math.max(maxStatusBacklog, info.num_pending + info.num_ack_pending)),
+        () => {},
+      );
+    }, 250);
+    cleanups.push({ name: "backlog sampler", run: async () => clearInterval(backlogTimer) });
     say(`rollout ${created.id}: ${created.matching} agents; waves ${created.waves.map((w) => `${w.target}=${w.planned}`).join(", ")}`);
     const finished = (v: RolloutView) => v.state !== "running";
     let last = "";
@@ -174,7 +187,7 @@ async function main(): Promise<void> {
       const line = `wave ${v.currentWave + 1}/${v.waves.length} ${v.phase ?? v.state}: applied ${v.totals.applied + v.totals.verified}/${v.matching}`;
       if (line !== last) say((last = line));
       return finished(v) ? v : undefined;
-    }, 100);
+    }, 500); // the figures come from the transitions' timestamps, not from this poll
     if (done.state !== "completed") throw new Error(`the rollout ended ${done.state}: ${done.stateReason}`);
     // Applied, or verified straight away (with no bake, a wave's gate can pass in the very evaluation that sees an agent running).
     const applied = await cp.db.db.execute<{ wave: number; at_ms: number }>(sql`
@@ -197,6 +210,7 @@ async function main(): Promise<void> {
       const lat = applied.filter((a) => a.wave === w.index).map((a) => Number(a.at_ms) - started);
       return { wave: w.index, agents: lat.length, p99: p99(lat) };
     });
+    say(`status stream backlog during the rollout: at most ${maxStatusBacklog} messages not yet written to Postgres`);
     for (const w of perWave) say(`wave ${w.wave + 1}: ${w.agents} agents, p99 ${Math.round(w.p99)} ms from the step to applied in Postgres`);
     const waveP99 = Math.max(...perWave.map((w) => w.p99));
 

@@ -45,6 +45,7 @@ export class PolicySync {
     const stale = await this.db.select().from(rollouts).where(ne(rollouts.stageVersion, rollouts.kvStageVersion));
     const written: { rolloutId: string; at: number; present: boolean }[] = [];
     for (const row of stale) {
+      const started = performance.now();
       const kv = await this.bucket(row.tenantId);
       const policy = policyFor(row);
       if (policy) await kv.put(row.policyId, JSON.stringify(policy));
@@ -54,7 +55,7 @@ export class PolicySync {
         .update(rollouts)
         .set({ kvStageVersion: row.stageVersion })
         .where(and(eq(rollouts.id, row.id), sql`${rollouts.kvStageVersion} < ${row.stageVersion}`));
-      this.log.info({ rollout: row.id, policy: row.policyId, present: policy !== null, cut: policy?.stage.cutBasisPoints, stageVersion: row.stageVersion }, "policy written");
+      this.log.info({ rollout: row.id, policy: row.policyId, present: policy !== null, cut: policy?.stage.cutBasisPoints, stageVersion: row.stageVersion, ms: Math.round(performance.now() - started) }, "policy written");
       written.push({ rolloutId: row.id, at, present: policy !== null });
     }
     return written;
