@@ -410,7 +410,9 @@ export function renderRolloutStatus(v: RolloutView, opts: { color: boolean; now:
   lines.push("", ...renderWaves(v, now, opts.width, p));
 
   if (v.recentFailures.length > 0) {
-    lines.push("", `${p.red("recent failures")} ${p.dim(`(${plural(v.totals.failed, "agent")} failed; \`rollout status ${v.id} --state failed\` lists them)`)}`);
+    // After a rollback the failed agents' rows are rolled back (keeping their errors): say which count is which.
+    const still = v.totals.failed > 0 ? `${plural(v.totals.failed, "agent")} failed now; \`rollout status ${v.id} --state failed\` lists them` : "the agents that failed have rolled back since";
+    lines.push("", `${p.red("recent failures")} ${p.dim(`(${still})`)}`);
     const shown = v.recentFailures.slice(0, MAX_FAILURES_SHOWN);
     const host = Math.max(...shown.map((f) => f.hostname.length));
     const when = Math.max(...shown.map((f) => ago(f.at, now).length));
