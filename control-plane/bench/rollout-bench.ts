@@ -211,6 +211,11 @@ async function main(): Promise<void> {
       return { wave: w.index, agents: lat.length, p99: p99(lat) };
     });
     say(`status stream backlog during the rollout: at most ${maxStatusBacklog} messages not yet written to Postgres`);
+    const batches = (await cp.metrics.statusBatchSeconds.get()).values;
+    const count = batches.find((v) => v.metricName === "probepilot_status_batch_seconds_count")?.value ?? 0;
+    const sum = batches.find((v) => v.metricName === "probepilot_status_batch_seconds_sum")?.value ?? 0;
+    const written = (await cp.metrics.statusMessages.get()).values.find((v) => v.labels.outcome === "applied")?.value ?? 0;
+    say(`status writes over the whole run: ${written} messages in ${count} batches, ${((1000 * sum) / Math.max(1, count)).toFixed(1)} ms per batch on average, ${Math.round(written / Math.max(sum, 1e-9))} messages per second of writing`);
     for (const w of perWave) say(`wave ${w.wave + 1}: ${w.agents} agents, p99 ${Math.round(w.p99)} ms from the step to applied in Postgres`);
     const waveP99 = Math.max(...perWave.map((w) => w.p99));
 
