@@ -53,8 +53,8 @@ export class BatchConsumer<T> {
   private wakeUp: (() => void) | null = null;
   private buffer: Item<T>[] = [];
   private lingerTimer: NodeJS.Timeout | null = null;
-  /** Batches are written one after another, in arrival order. */
-  private writing: Promise<void> = Promise.resolve();
+  /** The write loop while it runs (batches are written one after another, in arrival order). */
+  private draining: Promise<void> | null = null;
   private readonly js: JetStreamClient;
 
   constructor(private readonly o: BatchConsumerOptions<T>) {
@@ -114,20 +114,31 @@ export class BatchConsumer<T> {
     });
   }
 
-  /** Queue a write of everything buffered so far; resolves when it (and any before it) is done. */
+  /**
+   * Write everything buffered, in batches of at most `batchSize`, one after another;
+   * resolves when the buffer is empty. Messages that arrive while a batch is being
+   * written join the next batch rather than queueing a write of their own: under load
+   * the batches grow towards `batchSize` (each write has a fixed cost), instead of a
+   * string of tiny batches, one per linger period, waiting in line.
+   */
   private flush(): Promise<void> {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
-    const batch = this.buffer;
-    this.buffer = [];
-    if (batch.length === 0) return this.writing;
-    this.writing = this.writing
-      .then(() => this.writeBatch(batch))
-      .catch((err) => {
-        // Not acked: the server redelivers these after the ack wait.
-        this.o.log.error({ err, messages: batch.length }, `${this.o.source} batch not written; it will be redelivered`);
-      });
-    return this.writing;
+    return (this.draining ??= (async () => {
+      try {
+        while (this.buffer.length > 0) {
+          const batch = this.buffer.splice(0, this.o.batchSize);
+          try {
+            await this.writeBatch(batch);
+          } catch (err) {
+            // Not acked: the server redelivers these after the ack wait.
+            this.o.log.error({ err, messages: batch.length }, `${this.o.source} batch not written; it will be redelivered`);
+          }
+        }
+      } finally {
+        this.draining = null;
+      }
+    })());
   }
 
   private async writeBatch(batch: Item<T>[]): Promise<void> {
