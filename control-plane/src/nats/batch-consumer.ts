@@ -124,21 +124,21 @@ export class BatchConsumer<T> {
   private flush(): Promise<void> {
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
     this.lingerTimer = null;
-    return (this.draining ??= (async () => {
+    // `.finally` runs in a later microtask, so `draining` is cleared only after it was set.
+    if (!this.draining && this.buffer.length > 0) this.draining = this.drain().finally(() => (this.draining = null));
+    return this.draining ?? Promise.resolve();
+  }
+
+  private async drain(): Promise<void> {
+    while (this.buffer.length > 0) {
+      const batch = this.buffer.splice(0, this.o.batchSize);
       try {
-        while (this.buffer.length > 0) {
-          const batch = this.buffer.splice(0, this.o.batchSize);
-          try {
-            await this.writeBatch(batch);
-          } catch (err) {
-            // Not acked: the server redelivers these after the ack wait.
-            this.o.log.error({ err, messages: batch.length }, `${this.o.source} batch not written; it will be redelivered`);
-          }
-        }
-      } finally {
-        this.draining = null;
+        await this.writeBatch(batch);
+      } catch (err) {
+        // Not acked: the server redelivers these after the ack wait.
+        this.o.log.error({ err, messages: batch.length }, `${this.o.source} batch not written; it will be redelivered`);
       }
-    })());
+    }
   }
 
   private async writeBatch(batch: Item<T>[]): Promise<void> {
