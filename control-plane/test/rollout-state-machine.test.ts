@@ -203,6 +203,23 @@ describe("evaluateRollout", () => {
     expect(rows.get(leaving)).toMatchObject({ membership: "relabeled_out" });
   });
 
+  it("a rollback is not held up by an agent whose labels stopped matching (it dropped the probe itself)", () => {
+    let { m, rows } = machine(fleet(20), { waves: [{ percent: 100 }], bakeSeconds: 600 });
+    m = step(m, rows, reports(m, rows), T0 + 100).m;
+    const leaving = [...rows.keys()][0]!;
+    const obs = reports(m, rows);
+    obs.set(leaving, { ...obs.get(leaving)!, matches: false, probe: null });
+    m = step(m, rows, obs, T0 + 200).m;
+    expect(rows.get(leaving)).toMatchObject({ membership: "relabeled_out", state: "applied" });
+    m.state = "rolling_back";
+    m.gateDeadline = T0 + 60_000;
+    const gone = reports(m, rows, { absent: true });
+    gone.set(leaving, { ...gone.get(leaving)!, matches: false });
+    m = step(m, rows, gone, T0 + 300).m;
+    expect(m.state).toBe("rolled_back");
+    expect(rows.get(leaving)!.state).toBe("rolled_back");
+  });
+
   it("reports unsupported agents as skipped (with the reason) and leaves them out of the gate", () => {
     const { m, rows } = machine(fleet(20), { bakeSeconds: 0, waves: [{ percent: 100 }] });
     const obs = reports(m, rows);

@@ -107,8 +107,14 @@ export function evaluateRows(r: RolloutMachine, observations: Iterable<AgentObse
     else if (!obs.matches) membership = "relabeled_out";
     else membership = prev.membership === "relabeled_out" ? "relabeled_in" : prev.membership;
     const inStage = wave <= r.currentWave;
-    // An agent whose labels no longer match drops the probe by itself: its row keeps the last state it reached.
-    const state = !obs.matches && prev ? (obs.probe ? deriveAgentState(prev.state, obs.probe, r.state, inStage) : prev.state) : deriveAgentState(prev?.state ?? "pending", obs.probe, r.state, inStage);
+    // An agent whose labels no longer match drops the probe by itself: its row keeps the last
+    // state it reached — except in a rollback, where having dropped it is what is asked.
+    const rollingBack = r.state === "rolling_back" || r.state === "rolled_back";
+    const state =
+      obs.matches || !prev ? deriveAgentState(prev?.state ?? "pending", obs.probe, r.state, inStage)
+      : obs.probe ? deriveAgentState(prev.state, obs.probe, r.state, inStage)
+      : rollingBack && TOUCHED.includes(prev.state) ? "rolled_back"
+      : prev.state;
     // A failed agent's error stays on its row after a rollback: it is why the canary failed.
     const error =
       state === "failed" ? (obs.probe?.error ?? prev?.error ?? null)
