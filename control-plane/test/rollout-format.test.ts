@@ -173,7 +173,7 @@ describe("renderRolloutStatus", () => {
     const waveRows = lines.filter((l) => /^ {2}. wave \d/.test(l));
     expect(new Set(waveRows.map((l) => l.search(/[█▓▒╳↺░·]/))).size).toBe(1);
     expect(out).toContain("█ verified  ▓ applied  ╳ failed  · pending");
-    expect(out).toMatch(/recent failures \(2 agents failed; `rollout status rol_running01 --state failed` lists them\)\n {2}30s ago {2}web-12 {2}agt_bad1 {2}load failed: permission denied$/m);
+    expect(out).toMatch(/recent failures \(2 agents failed now; `rollout status rol_running01 --state failed` lists them\)\n {2}30s ago {2}web-12 {2}agt_bad1 {2}load failed: permission denied$/m);
     expect(out).toContain("canary    2 strata (kernel arch os) in wave 1, 1 added so that every stratum is tried first");
     expect(out).toMatch(/ {2}5\.15\.0-91 arm64 ubuntu {8}agt_canary2 {2}added/);
   });
