@@ -220,6 +220,18 @@ describe("evaluateRollout", () => {
     expect(rows.get(leaving)!.state).toBe("rolled_back");
   });
 
+  it("guards and gates the current wave's own members, not only the whole stage", () => {
+    // Waves 50 % then 100 %: 9 failures among the ~30 agents of the second wave are ~30 % of
+    // that wave but only ~15 % of the stage; with a 20 % guard only the wave's own share trips it.
+    let { m, rows } = machine(fleet(60), { waves: [{ percent: 50 }, { percent: 100 }], bakeSeconds: 0, gate: { maxFailedPercent: 20 } });
+    m = step(m, rows, reports(m, rows), T0 + 100).m;
+    expect(m.currentWave).toBe(1);
+    const second = [...rows.values()].filter((r) => r.wave === 1).map((r) => r.agentId);
+    const r = step(m, rows, reports(m, rows, { fails: new Set(second.slice(0, 9)) }), T0 + 200);
+    expect(r.m.state).toBe("rolling_back");
+    expect(r.m.stateReason).toMatch(/wave 2\/2 failed: 9 of its \d+ agents failed/);
+  });
+
   it("reports unsupported agents as skipped (with the reason) and leaves them out of the gate", () => {
     const { m, rows } = machine(fleet(20), { bakeSeconds: 0, waves: [{ percent: 100 }] });
     const obs = reports(m, rows);

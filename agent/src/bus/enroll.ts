@@ -68,6 +68,13 @@ export async function enrollAgent(opts: EnrollOptions): Promise<{ identity: Agen
       identity = null;
       continue;
     }
+    if (reply.code === "UNAVAILABLE" || reply.code === "INTERNAL") {
+      // The control plane's trouble (its database, a race with our own earlier attempt), not a verdict on us.
+      opts.log.warn({ code: reply.code, reason: reply.message, retryInMs: backoffMs }, "control plane could not enroll this agent now; retrying");
+      await sleep(backoffMs, opts.signal);
+      backoffMs = Math.min(backoffMs * 2, 30_000);
+      continue;
+    }
     throw new EnrollRefusedError(`enrollment refused (${reply.code}): ${reply.message}`);
   }
 }

@@ -59,24 +59,38 @@ export async function enrollAgent(db: Db, request: EnrollRequest): Promise<Enrol
     const agentKey = newSecret("ppk");
     // A retry of an enrollment whose reply was lost: same agent, a fresh key (the first one
     // never reached the agent). Only the holder of the random requestId can ask for this.
-    const [retried] = await tx
-      .update(agents)
-      .set({ ...facts, labels: mergeLabels(hello.hostLabels, hello.userLabels), agentKeyHash: hashSecret(agentKey) })
-      .where(and(eq(agents.tenantId, token.tenantId), eq(agents.enrollRequestId, request.requestId)))
-      .returning();
-    if (retried) {
-      return { ok: true, agentId: retried.id, tenantId: retried.tenantId, agentKey, config: { centralLabels: retried.centralLabels, revision: retried.configRevision } };
-    }
+    const retry = async () => {
+      const [retried] = await tx
+        .update(agents)
+        .set({ ...facts, labels: mergeLabels(hello.hostLabels, hello.userLabels), agentKeyHash: hashSecret(agentKey) })
+        .where(and(eq(agents.tenantId, token.tenantId), eq(agents.enrollRequestId, request.requestId)))
+        .returning();
+      return retried ? ({ ok: true, agentId: retried.id, tenantId: retried.tenantId, agentKey, config: { centralLabels: retried.centralLabels, revision: retried.configRevision } } as const) : null;
+    };
+    const earlier = await retry();
+    if (earlier) return earlier;
     const agentId = newId("agent");
-    await tx.insert(agents).values({
-      id: agentId,
-      tenantId: token.tenantId,
-      ...facts,
-      labels: mergeLabels(hello.hostLabels, hello.userLabels),
-      agentKeyHash: hashSecret(agentKey),
-      enrolledWith: token.id,
-      enrollRequestId: request.requestId,
-    });
+    // A retry racing its own first attempt (a reply that timed out while the first
+    // transaction was still running): the insert waits for that one, finds its row, and
+    // this request takes the retry path instead of failing on the unique request id.
+    const inserted = await tx
+      .insert(agents)
+      .values({
+        id: agentId,
+        tenantId: token.tenantId,
+        ...facts,
+        labels: mergeLabels(hello.hostLabels, hello.userLabels),
+        agentKeyHash: hashSecret(agentKey),
+        enrolledWith: token.id,
+        enrollRequestId: request.requestId,
+      })
+      .onConflictDoNothing({ target: [agents.tenantId, agents.enrollRequestId] })
+      .returning({ id: agents.id });
+    if (inserted.length === 0) {
+      const raced = await retry();
+      if (raced) return raced;
+      throw new ServiceError("UNAVAILABLE", "this enrollment request is being processed by another attempt; retry");
+    }
     await recordAudit(tx, { tenantId: token.tenantId, actor: `enrollToken:${token.id}` }, "agent.enroll", agentId, { hostname: hello.hostname });
     // Last, so the token's row is locked only until the commit; a revoke that landed since the read wins.
     const counted = await tx

@@ -136,16 +136,23 @@ export function stageHealth(r: RolloutMachine, rows: Iterable<AgentRow>, online:
   let cpuCount = 0;
   let stageRows = 0;
   let firstError: string | null = null;
+  // The current wave's own members too: over the whole stage, 10 % failures among a last
+  // wave of 5,000 are 5 % of 10,000 and would slip under a 5 % guard.
+  const wave = { rows: 0, members: 0, healthy: 0, failed: 0 };
   for (const row of rows) {
     if (row.wave > r.currentWave || row.membership === "relabeled_out") continue;
     stageRows++;
+    const own = row.wave === r.currentWave;
+    if (own) wave.rows++;
     if (row.state === "skipped" || row.state === "rolled_back") continue;
     const settled = row.state === "applied" || row.state === "verified" || row.state === "failed";
     // An offline agent cannot apply: it is not counted until it reports (it gets the stage when it reconnects).
     if (!settled && !online(row.agentId)) continue;
     members++;
+    if (own) wave.members++;
     if (row.state === "applied" || row.state === "verified") {
       healthy++;
+      if (own) wave.healthy++;
       const cpu = cpuOf(row.agentId);
       if (cpu !== null) {
         cpuSum += cpu;
@@ -153,10 +160,12 @@ export function stageHealth(r: RolloutMachine, rows: Iterable<AgentRow>, online:
       }
     } else if (row.state === "failed") {
       failed++;
+      if (own) wave.failed++;
       firstError ??= row.error;
     }
   }
   return {
+    wave,
     stageRows,
     members,
     healthy,
@@ -188,7 +197,7 @@ export function evaluateRollout(
     const cost = observations.get(id)?.probe?.cost;
     return cost ? cost.kernelCpuPercent + cost.loaderCpuPercent : null;
   };
-  const { stageRows, members, healthy, failed, firstError, health } = stageHealth(next, current.values(), online, cpuOf);
+  const { wave, stageRows, members, healthy, failed, firstError, health } = stageHealth(next, current.values(), online, cpuOf);
   next.health = health;
   const gate = r.strategy.gate;
   const waveName = `wave ${r.currentWave + 1}/${r.cuts.length}`;
@@ -208,6 +217,9 @@ export function evaluateRollout(
     if (members > 0 && pct(failed, members) > gate.maxFailedPercent) {
       return `${waveName} failed: ${failed} of ${members} agents failed (${round1(pct(failed, members))}%, max ${gate.maxFailedPercent}%)${firstError ? `: ${firstError}` : ""}`;
     }
+    if (wave.members > 0 && pct(wave.failed, wave.members) > gate.maxFailedPercent) {
+      return `${waveName} failed: ${wave.failed} of its ${wave.members} agents failed (${round1(pct(wave.failed, wave.members))}%, max ${gate.maxFailedPercent}%)${firstError ? `: ${firstError}` : ""}`;
+    }
     if (gate.maxProbeCpuPercent !== undefined && health.meanProbeCpuPercent !== null && health.meanProbeCpuPercent > gate.maxProbeCpuPercent) {
       return `${waveName} failed: the probe costs ${health.meanProbeCpuPercent}% of a core on average (max ${gate.maxProbeCpuPercent}%)`;
     }
@@ -219,7 +231,9 @@ export function evaluateRollout(
     if (guardFailure) fail(guardFailure);
     else if (r.phase === "gate") {
       // A wave with no agent at all passes; one whose agents are all offline waits for them.
-      const passed = stageRows === 0 || (members > 0 && pct(healthy, members) >= gate.minHealthyPercent);
+      // The stage as a whole and the wave's own members (when it has any) must both be healthy enough.
+      const waveHealthy = wave.rows === 0 || (wave.members > 0 && pct(wave.healthy, wave.members) >= gate.minHealthyPercent);
+      const passed = stageRows === 0 || (members > 0 && pct(healthy, members) >= gate.minHealthyPercent && waveHealthy);
       if (passed) {
         events.push({ action: "rollout.gate_passed", details: { wave: r.currentWave, members, healthy, healthyPercent: health.healthyPercent } });
         if (r.strategy.bakeSeconds > 0) {

@@ -46,10 +46,16 @@ export class PolicySync {
     const written: { rolloutId: string; at: number; present: boolean }[] = [];
     for (const row of stale) {
       const started = performance.now();
-      const kv = await this.bucket(row.tenantId);
       const policy = policyFor(row);
-      if (policy) await kv.put(row.policyId, JSON.stringify(policy));
-      else await kv.delete(row.policyId);
+      try {
+        const kv = await this.bucket(row.tenantId);
+        if (policy) await kv.put(row.policyId, JSON.stringify(policy));
+        else await kv.delete(row.policyId);
+      } catch (err) {
+        // One tenant's bucket failing must not hold up the others: this one is retried next pass.
+        this.log.error({ err, rollout: row.id, policy: row.policyId }, "could not write a rollout's policy; retrying");
+        continue;
+      }
       const at = Date.now();
       await this.db
         .update(rollouts)

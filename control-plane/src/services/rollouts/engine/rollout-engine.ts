@@ -45,6 +45,8 @@ export type RolloutEngineOptions = {
  */
 export class RolloutEngine {
   private lockConn: postgres.ReservedSql | null = null;
+  /** The backend that holds the leader lock. */
+  private lockPid: number | null = null;
   private leader = false;
   private stopped = false;
   private loop: Promise<void> | null = null;
@@ -105,6 +107,8 @@ export class RolloutEngine {
       }
       const started = performance.now();
       try {
+        await this.checkLock();
+        if (!this.leader) continue;
         await this.pass();
         await this.checkLock();
       } catch (err) {
@@ -139,8 +143,9 @@ export class RolloutEngine {
   private async tryLead(): Promise<boolean> {
     try {
       this.lockConn ??= await this.opts.db.sql.reserve();
-      const [row] = await this.lockConn<{ locked: boolean }[]>`select pg_try_advisory_lock(hashtext(${LEADER_LOCK})) as locked`;
+      const [row] = await this.lockConn<{ locked: boolean; pid: number }[]>`select pg_try_advisory_lock(hashtext(${LEADER_LOCK})) as locked, pg_backend_pid() as pid`;
       if (!row?.locked) return false;
+      this.lockPid = row.pid;
       this.leader = true;
       this.statusDirty = true;
       this.rowCache.clear();
@@ -158,7 +163,10 @@ export class RolloutEngine {
   private async checkLock(): Promise<void> {
     if (!this.leader || !this.lockConn) return;
     try {
-      await this.lockConn`select 1`;
+      // Same backend as the one that took the lock: postgres.js may hand a reserved handle
+      // whose connection died a fresh connection, on which `select 1` would still succeed.
+      const [row] = await this.lockConn<{ pid: number }[]>`select pg_backend_pid() as pid`;
+      if (row?.pid !== this.lockPid) throw new Error(`the lock's session ${this.lockPid} is gone (now on ${row?.pid})`);
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, "rollout engine: lost the leader lock's connection; following");
       await this.resign();
@@ -189,7 +197,9 @@ export class RolloutEngine {
     await this.syncPolicies();
     const active = await this.opts.db.db.select().from(rollouts).where(inArray(rollouts.state, [...ACTIVE_ROLLOUT_STATES]));
     for (const row of active) {
-      const due = (row.gateDeadline && row.gateDeadline.getTime() <= now) || (row.bakeEndsAt && row.bakeEndsAt.getTime() <= now);
+      // The deadline that matters in the rollout's phase (a baking rollout's gate deadline has passed long ago).
+      const deadline = row.state === "paused" ? null : row.phase === "bake" ? row.bakeEndsAt : row.gateDeadline;
+      const due = deadline !== null && deadline.getTime() <= now;
       const stale = now - (this.lastEvaluated.get(row.id) ?? 0) > 5000;
       if (!(statusDirty || named.has(row.id) || due || stale)) continue;
       // One rollout that cannot be evaluated (say, a query failing on its data) must not hold up the others.

@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import { parseSelector, type ProbeStatus } from "@probepilot/shared";
+import { FULL_CUT_BASIS_POINTS, parseSelector, type ProbeStatus } from "@probepilot/shared";
 import type { Db, DbOrTx } from "../../../db/client.ts";
 import { rolloutAgents, rollouts, type RolloutRow } from "../../../db/schema.ts";
 import { selectorToSql } from "../../../db/selector-sql.ts";
@@ -118,7 +118,8 @@ export async function writeEvaluation(db: Db, row: RolloutRow, evaluation: Evalu
     }
     await writeAgentRows(tx, row, evaluation.rows);
     for (const e of evaluation.events) await recordAudit(tx, { tenantId: row.tenantId, actor: ENGINE_ACTOR }, e.action, row.id, e.details);
-    if (evaluation.next.state === "completed" && row.state !== "completed") await retireSuperseded(tx, row);
+    // Only a rollout that reached every matching agent replaces the earlier ones.
+    if (evaluation.next.state === "completed" && row.state !== "completed" && row.cuts.at(-1) === FULL_CUT_BASIS_POINTS) await retireSuperseded(tx, row);
     return true;
   });
 }
