@@ -232,6 +232,13 @@ describe("evaluateRollout", () => {
     expect(r.m.stateReason).toMatch(/wave 2\/2 failed: 9 of its \d+ agents failed/);
   });
 
+  it("passes a wave whose agents are all unsupported instead of timing out on them", () => {
+    const { m, rows } = machine(fleet(6), { bakeSeconds: 0, waves: [{ percent: 100 }] });
+    const obs = reports(m, rows);
+    for (const id of rows.keys()) obs.set(id, { ...obs.get(id)!, probe: { state: "unsupported", reason: "no BTF" } });
+    expect(step(m, rows, obs, T0 + 100).m.state).toBe("completed");
+  });
+
   it("reports unsupported agents as skipped (with the reason) and leaves them out of the gate", () => {
     const { m, rows } = machine(fleet(20), { bakeSeconds: 0, waves: [{ percent: 100 }] });
     const obs = reports(m, rows);

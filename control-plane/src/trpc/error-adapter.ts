@@ -65,3 +65,17 @@ export const errorFormatter = ({ shape, error }: { shape: any; error: TRPCError 
   }
   return { ...shape, data };
 };
+
+/**
+ * A subscription's stream with its errors mapped. An error thrown while the stream
+ * runs does not pass the error middleware (that saw the generator returned, not its
+ * iteration): unmapped, a NOT_FOUND would reach the client as a retryable 500 and
+ * it would reconnect forever.
+ */
+export async function* mapStreamErrors<T>(stream: AsyncIterable<T>): AsyncGenerator<T> {
+  try {
+    yield* stream;
+  } catch (err) {
+    throw toTRPCError(err);
+  }
+}

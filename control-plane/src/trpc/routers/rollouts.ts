@@ -14,7 +14,7 @@ import { abortRollout } from "../../services/rollouts/abort-rollout.ts";
 import { rollbackRollout } from "../../services/rollouts/rollback-rollout.ts";
 import { watchRollout } from "../../services/rollouts/watch-rollout.ts";
 import { singleLineText } from "../input-schemas.ts";
-import { toTRPCError } from "../error-adapter.ts";
+import { mapStreamErrors } from "../error-adapter.ts";
 
 /** A probe by name (`tcp_flows`) or id (`prb_…`). */
 const ProbeRefSchema = z.string().min(1, "name a probe, e.g. tcp_flows (probepilot probes list)").max(64).regex(/^[a-z0-9_]+$/, "a probe is named like tcp_flows (lowercase letters, digits, _) or by its prb_ id");
@@ -62,14 +62,7 @@ export const rolloutsRouter = router({
   rollback: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => rollbackRollout(ctx.db, ctx.principal, input)),
 
   /** The rollout now and at every change (SSE): what `rollout status --watch` and the UI draw. */
-  watch: protectedProcedure.input(z.object({ id: RolloutIdSchema })).subscription(async function* ({ ctx, input, signal }) {
-    // Errors thrown while the stream runs do not pass the error middleware (it saw the
-    // generator returned, not its iteration): map them here, or an unknown id would reach
-    // the client as a retryable 500 and it would reconnect forever.
-    try {
-      yield* watchRollout(ctx.db, ctx.rolloutSignals, ctx.principal.tenantId, input.id, signal ?? new AbortController().signal);
-    } catch (err) {
-      throw toTRPCError(err);
-    }
-  }),
+  watch: protectedProcedure
+    .input(z.object({ id: RolloutIdSchema }))
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchRollout(ctx.db, ctx.rolloutSignals, ctx.principal.tenantId, input.id, signal ?? new AbortController().signal))),
 });

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { LabelKeySchema, SelectorStringSchema, idSchema } from "@probepilot/shared";
+import { mapStreamErrors } from "../error-adapter.ts";
 import { router, protectedProcedure } from "../init.ts";
 import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_SERIES } from "../../services/telemetry/query-range.ts";
 import { listMetrics } from "../../services/telemetry/list-metrics.ts";
@@ -143,7 +144,7 @@ export const telemetryRouter = router({
         lastEventId: z.string().nullish(),
       }),
     )
-    .subscription(({ ctx, input, signal }) => watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal)),
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal))),
 
   /**
    * Percentiles over time and a heatmap of a log2 histogram metric, merged across

@@ -141,10 +141,11 @@ export function stageHealth(r: RolloutMachine, rows: Iterable<AgentRow>, online:
   const wave = { rows: 0, members: 0, healthy: 0, failed: 0 };
   for (const row of rows) {
     if (row.wave > r.currentWave || row.membership === "relabeled_out") continue;
+    // Skipped (unsupported) and rolled-back agents are not waited for: a wave of only those has nothing to gate.
+    if (row.state === "skipped" || row.state === "rolled_back") continue;
     stageRows++;
     const own = row.wave === r.currentWave;
     if (own) wave.rows++;
-    if (row.state === "skipped" || row.state === "rolled_back") continue;
     const settled = row.state === "applied" || row.state === "verified" || row.state === "failed";
     // An offline agent cannot apply: it is not counted until it reports (it gets the stage when it reconnects).
     if (!settled && !online(row.agentId)) continue;
@@ -230,7 +231,7 @@ export function evaluateRollout(
     const guardFailure = guards();
     if (guardFailure) fail(guardFailure);
     else if (r.phase === "gate") {
-      // A wave with no agent at all passes; one whose agents are all offline waits for them.
+      // A wave with no agent to wait for passes; one whose agents are all offline waits for them.
       // The stage as a whole and the wave's own members (when it has any) must both be healthy enough.
       const waveHealthy = wave.rows === 0 || (wave.members > 0 && pct(wave.healthy, wave.members) >= gate.minHealthyPercent);
       const passed = stageRows === 0 || (members > 0 && pct(healthy, members) >= gate.minHealthyPercent && waveHealthy);
