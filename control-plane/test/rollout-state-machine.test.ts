@@ -3,6 +3,7 @@ import { RolloutStrategySchema, waveHash, type RolloutStrategyInput } from "@pro
 import {
   deriveAgentState,
   evaluateRollout,
+  rowOf,
   startWave,
   type AgentObservation,
   type AgentRow,
@@ -68,7 +69,7 @@ function reports(m: RolloutMachine, rows: Map<string, AgentRow>, opts: { fails?:
 /** Apply one evaluation to the machine and rows (what the engine writes back). */
 function step(m: RolloutMachine, rows: Map<string, AgentRow>, obs: Map<string, AgentObservation>, now: number) {
   const e = evaluateRollout(m, obs, rows, now);
-  for (const c of e.rows) rows.set(c.agentId, { agentId: c.agentId, wave: c.wave, state: c.state, membership: c.membership, error: c.error });
+  for (const c of e.rows) rows.set(c.agentId, rowOf(c));
   return { e, m: e.next };
 }
 

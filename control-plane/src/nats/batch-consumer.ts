@@ -1,6 +1,7 @@
 import type { JetStreamClient, JsMsg, NatsConnection } from "nats";
 import type { Logger } from "../logger.ts";
 import { deadLetter } from "./dead-letter.ts";
+import { pgError } from "../db/pg-error.ts";
 
 /** A message's decoded value, or why it is poison (reason class before the first colon). */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
@@ -190,9 +191,6 @@ export class BatchConsumer<T> {
 
 /** Postgres SQLSTATE class 22 ("data exception"): the data is at fault, not the database. Returns the message, or null. */
 export function postgresDataError(err: unknown): string | null {
-  // drizzle wraps the driver's error in `cause`.
-  const inner = (err as { cause?: unknown })?.cause ?? err;
-  const code = (inner as { code?: unknown })?.code;
-  if (typeof code !== "string" || !code.startsWith("22")) return null;
-  return inner instanceof Error ? inner.message : String(inner);
+  const pg = pgError(err);
+  return pg?.code.startsWith("22") ? pg.message : null;
 }

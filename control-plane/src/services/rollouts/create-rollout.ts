@@ -1,6 +1,7 @@
 import { and, eq, inArray } from "drizzle-orm";
 import { ACTIVE_ROLLOUT_STATES, RolloutStrategySchema, newId, type RolloutStrategyInput, type RolloutView } from "@probepilot/shared";
 import type { Db } from "../../db/client.ts";
+import { isUniqueViolation, pgError } from "../../db/pg-error.ts";
 import { rolloutAgents, rollouts } from "../../db/schema.ts";
 import { recordAudit, type Actor } from "../audit/record-audit.ts";
 import { ServiceError } from "../errors.ts";
@@ -100,10 +101,8 @@ export async function createRollout(db: Db, who: Actor, input: CreateRolloutInpu
 
 /** The unique violations a create can hit, as messages that say what to do. */
 function conflictOf(err: unknown, id: string, kind: string): ServiceError | null {
-  const e = err as { code?: string; constraint_name?: string; cause?: { code?: string; constraint_name?: string } };
-  const pg = e.cause ?? e;
-  if (pg.code !== "23505") return null;
-  if (pg.constraint_name === "rollouts_one_active_per_kind_idx") {
+  if (!isUniqueViolation(err)) return null;
+  if (pgError(err)!.constraint_name === "rollouts_one_active_per_kind_idx") {
     return new ServiceError("CONFLICT", `another rollout of ${kind} became active meanwhile; one rollout per probe kind at a time (probepilot rollout list)`, { cause: err });
   }
   return new ServiceError("CONFLICT", `rollout ${id} already exists: a preview's id can be used for one rollout only; preview again`, { cause: err });

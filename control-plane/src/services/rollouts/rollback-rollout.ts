@@ -1,5 +1,6 @@
 import { eq, sql } from "drizzle-orm";
 import type { Db } from "../../db/client.ts";
+import { isUniqueViolation } from "../../db/pg-error.ts";
 import { rollouts } from "../../db/schema.ts";
 import { recordAudit, type Actor } from "../audit/record-audit.ts";
 import { ServiceError } from "../errors.ts";
@@ -33,8 +34,7 @@ export async function rollbackRollout(db: Db, who: Actor, input: RolloutActionIn
       },
     );
   } catch (err) {
-    const pg = (err as { cause?: { code?: string } }).cause ?? (err as { code?: string });
-    if (pg.code === "23505") throw new ServiceError("CONFLICT", `another rollout of this probe kind is active; finish it before rolling ${input.id} back`, { cause: err });
+    if (isUniqueViolation(err)) throw new ServiceError("CONFLICT", `another rollout of this probe kind is active; finish it before rolling ${input.id} back`, { cause: err });
     throw err;
   }
 }

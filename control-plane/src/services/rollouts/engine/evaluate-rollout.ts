@@ -53,6 +53,9 @@ export type AgentRow = { agentId: string; wave: number; state: RolloutAgentState
 
 export type RowChange = AgentRow & { from: RolloutAgentState | null };
 
+/** The row a change leaves. */
+export const rowOf = ({ agentId, wave, state, membership, error }: RowChange): AgentRow => ({ agentId, wave, state, membership, error });
+
 export type AuditEvent = { action: string; details: Record<string, unknown> };
 
 export type Evaluation = {
@@ -188,7 +191,7 @@ export function evaluateRollout(
 ): Evaluation {
   const rowChanges = evaluateRows(r, observations.values(), rows);
   const current = new Map(rows);
-  for (const c of rowChanges) current.set(c.agentId, { agentId: c.agentId, wave: c.wave, state: c.state, membership: c.membership, error: c.error });
+  for (const c of rowChanges) current.set(c.agentId, rowOf(c));
 
   const next: RolloutMachine = { ...r, waveTimes: r.waveTimes.map((w) => ({ ...w })) };
   const events: AuditEvent[] = [];

@@ -7,7 +7,7 @@ import { rollouts, type RolloutRow } from "../../../db/schema.ts";
 import type { Logger } from "../../../logger.ts";
 import type { ControlPlaneMetrics } from "../../../metrics.ts";
 import { notifyRolloutChanged, type RolloutSignals } from "../rollout-signals.ts";
-import { evaluateRollout, type AgentObservation, type AgentRow } from "./evaluate-rollout.ts";
+import { evaluateRollout, rowOf, type AgentObservation, type AgentRow } from "./evaluate-rollout.ts";
 import { PolicySync } from "./policy-sync.ts";
 import { loadAgentRows, loadObservations, toMachine, writeEvaluation } from "./rollout-store.ts";
 
@@ -15,6 +15,17 @@ import { loadAgentRows, loadObservations, toMachine, writeEvaluation } from "./r
 const FULL_READ_EVERY_MS = 5000;
 /** How far back an incremental read reaches before the previous one (status batches in flight then). */
 const READ_OVERLAP_MS = 2000;
+
+/** What the engine keeps of one active rollout between passes. */
+type TrackedRollout = {
+  /** Its agent rows as last written (the engine is their only writer while it leads). */
+  rows: Map<string, AgentRow>;
+  /** What its agents report, as of `readAt` (database clock). */
+  observations: Map<string, AgentObservation>;
+  readAt: Date | null;
+  fullReadAt: number;
+  evaluatedAt: number;
+};
 
 /** One engine drives every rollout at a time: the holder of this advisory lock. */
 const LEADER_LOCK = "probepilot:rollout-engine";
@@ -51,13 +62,11 @@ export class RolloutEngine {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private wake: (() => void) | null = null;
-  /** Agent rows per rollout as last written (the engine is their only writer while it leads). */
-  private readonly rowCache = new Map<string, Map<string, AgentRow>>();
+  /** What the engine keeps per active rollout between passes (dropped when it resigns or the rollout ends). */
+  private readonly tracked = new Map<string, TrackedRollout>();
   /** Rollouts to evaluate at the next pass: all active ones after a status batch, or the one an action named. */
   private statusDirty = true;
   private readonly named = new Set<string>();
-  private readonly lastEvaluated = new Map<string, number>();
-  private readonly observationCache = new Map<string, { observations: Map<string, AgentObservation>; fullAt: number; readAt: Date }>();
   private readonly policySync: PolicySync;
   private unsubscribe: (() => void)[] = [];
   private readonly tickMs: number;
@@ -148,7 +157,7 @@ export class RolloutEngine {
       this.lockPid = row.pid;
       this.leader = true;
       this.statusDirty = true;
-      this.rowCache.clear();
+      this.tracked.clear();
       this.opts.metrics.rolloutEngineLeader.set(1);
       this.opts.log.info("rollout engine: leading (driving every rollout)");
       return true;
@@ -182,7 +191,7 @@ export class RolloutEngine {
     }
     if (this.leader) this.opts.metrics.rolloutEngineLeader.set(0);
     this.leader = false;
-    this.rowCache.clear();
+    this.tracked.clear();
   }
 
   /** One pass: write the policies whose stage moved, evaluate the rollouts that need it, write again. */
@@ -196,20 +205,25 @@ export class RolloutEngine {
     // this pass spends its time evaluating (hundreds of milliseconds at 10,000 agents).
     await this.syncPolicies();
     const active = await this.opts.db.db.select().from(rollouts).where(inArray(rollouts.state, [...ACTIVE_ROLLOUT_STATES]));
+    let stageMoved = false;
     for (const row of active) {
       // The deadline that matters in the rollout's phase (a baking rollout's gate deadline has passed long ago).
       const deadline = row.state === "paused" ? null : row.phase === "bake" ? row.bakeEndsAt : row.gateDeadline;
       const due = deadline !== null && deadline.getTime() <= now;
-      const stale = now - (this.lastEvaluated.get(row.id) ?? 0) > 5000;
+      const stale = now - (this.tracked.get(row.id)?.evaluatedAt ?? 0) > 5000;
       if (!(statusDirty || named.has(row.id) || due || stale)) continue;
       // One rollout that cannot be evaluated (say, a query failing on its data) must not hold up the others.
-      await this.evaluate(row).catch((err) => {
+      const moved = await this.evaluate(row).catch((err) => {
         this.opts.metrics.rolloutEvaluationErrors.inc();
         this.opts.log.error({ err, rollout: row.id }, "rollout evaluation failed; retrying at the next pass");
+        return false;
       });
+      stageMoved ||= moved;
     }
-    for (const id of this.lastEvaluated.keys()) if (!active.some((r) => r.id === id)) this.forget(id);
-    await this.syncPolicies();
+    const activeIds = new Set(active.map((r) => r.id));
+    for (const id of this.tracked.keys()) if (!activeIds.has(id)) this.tracked.delete(id);
+    // A wave this pass started (or a rollback it decided) reaches the agents now, not a tick later.
+    if (stageMoved) await this.syncPolicies();
   }
 
   private async syncPolicies(): Promise<void> {
@@ -217,12 +231,6 @@ export class RolloutEngine {
       this.opts.metrics.rolloutPolicyWrites.inc({ outcome: written.present ? "put" : "delete" });
       await notifyRolloutChanged(this.opts.db.db, written.rolloutId);
     }
-  }
-
-  private forget(id: string): void {
-    this.lastEvaluated.delete(id);
-    this.rowCache.delete(id);
-    this.observationCache.delete(id);
   }
 
   /**
@@ -233,33 +241,33 @@ export class RolloutEngine {
    * since the last read are read, with an overlap for batches whose transaction
    * began before that read and committed after it.
    */
-  private async observe(row: RolloutRow): Promise<Map<string, AgentObservation>> {
+  private async observe(row: RolloutRow, t: TrackedRollout): Promise<Map<string, AgentObservation>> {
     const { db } = this.opts.db;
     const [clock] = await db.execute<{ now: string | Date }>(sql`select clock_timestamp() as now`);
     const readAt = new Date(clock!.now);
-    const cached = this.observationCache.get(row.id);
-    if (!cached || Date.now() - cached.fullAt > FULL_READ_EVERY_MS) {
-      const observations = await loadObservations(db, row);
-      this.observationCache.set(row.id, { observations, fullAt: Date.now(), readAt });
-      return observations;
+    if (!t.readAt || Date.now() - t.fullReadAt > FULL_READ_EVERY_MS) {
+      t.observations = await loadObservations(db, row);
+      t.fullReadAt = Date.now();
+    } else {
+      for (const [id, o] of await loadObservations(db, row, new Date(t.readAt.getTime() - READ_OVERLAP_MS))) t.observations.set(id, o);
     }
-    const fresh = await loadObservations(db, row, new Date(cached.readAt.getTime() - READ_OVERLAP_MS));
-    for (const [id, o] of fresh) cached.observations.set(id, o);
-    cached.readAt = readAt;
-    return cached.observations;
+    t.readAt = readAt;
+    return t.observations;
   }
 
-  private async evaluate(row: RolloutRow): Promise<void> {
+  /** Evaluate one rollout and write what moved; returns whether its policy must be rewritten. */
+  private async evaluate(row: RolloutRow): Promise<boolean> {
     const { db } = this.opts.db;
     const t0 = performance.now();
-    this.lastEvaluated.set(row.id, Date.now());
-    let rows = this.rowCache.get(row.id);
-    if (!rows) this.rowCache.set(row.id, (rows = await loadAgentRows(db, row.id)));
-    const observations = await this.observe(row);
+    let t = this.tracked.get(row.id);
+    if (!t) this.tracked.set(row.id, (t = { rows: await loadAgentRows(db, row.id), observations: new Map(), readAt: null, fullReadAt: 0, evaluatedAt: 0 }));
+    t.evaluatedAt = Date.now();
+    const rows = t.rows;
+    const observations = await this.observe(row, t);
     const t1 = performance.now();
     const evaluation = evaluateRollout(toMachine(row), observations, rows, Date.now());
     const t2 = performance.now();
-    if (!evaluation.changed && !evaluation.stageChanged && evaluation.rows.length === 0) return;
+    if (!evaluation.changed && !evaluation.stageChanged && evaluation.rows.length === 0) return false;
     const written = await writeEvaluation(db, row, evaluation);
     this.opts.log.debug(
       { rollout: row.id, agents: observations.size, changes: evaluation.rows.length, loadMs: Math.round(t1 - t0), evaluateMs: Math.round(t2 - t1), writeMs: Math.round(performance.now() - t2) },
@@ -268,11 +276,12 @@ export class RolloutEngine {
     if (!written) {
       // An operator acted in between: evaluate again from what they wrote.
       this.named.add(row.id);
-      return;
+      return false;
     }
-    for (const c of evaluation.rows) rows.set(c.agentId, { agentId: c.agentId, wave: c.wave, state: c.state, membership: c.membership, error: c.error });
+    for (const c of evaluation.rows) rows.set(c.agentId, rowOf(c));
     for (const e of evaluation.events) this.opts.log.info({ rollout: row.id, action: e.action, ...e.details }, "rollout transition");
     this.opts.metrics.rolloutAgentTransitions.inc(evaluation.rows.length);
     if (!evaluation.stageChanged) await notifyRolloutChanged(db, row.id); // otherwise the policy write notifies
+    return evaluation.stageChanged;
   }
 }
