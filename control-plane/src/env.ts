@@ -1,5 +1,6 @@
 import { z } from "zod";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { describeZodError } from "@probepilot/shared";
 
 /**
@@ -22,6 +23,8 @@ export const ControlPlaneEnvSchema = z.object({
   PROBEPILOT_RETENTION_RAW_DAYS: z.coerce.number().positive().default(2),
   PROBEPILOT_RETENTION_1M_DAYS: z.coerce.number().positive().default(30),
   PROBEPILOT_RETENTION_1H_DAYS: z.coerce.number().positive().default(400),
+  /** The built web app (`vite build` output) served at `/`; defaults to the checkout's web/dist. */
+  PROBEPILOT_WEB_DIR: z.string().default(fileURLToPath(new URL("../../web/dist", import.meta.url))),
   PROBEPILOT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
 });
 export type ControlPlaneEnv = z.infer<typeof ControlPlaneEnvSchema> & { dataDir: string };

@@ -84,6 +84,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
   });
 
   const app = createHttpApp({
+    webDir: env.PROBEPILOT_WEB_DIR,
     db: db.db,
     log,
     metrics,

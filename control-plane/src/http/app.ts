@@ -8,9 +8,9 @@ import { appRouter } from "../trpc/app-router.ts";
 import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
 import type { RolloutSignals } from "../services/rollouts/rollout-signals.ts";
 import { opsRoutes, type HealthCheck } from "./ops-routes.ts";
-import { PLACEHOLDER_PAGE } from "@probepilot/web";
+import { webAppRoutes } from "./web-app.ts";
 
-export type HttpDeps = { db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; tap: TelemetryTap; rolloutSignals: RolloutSignals; health: HealthCheck };
+export type HttpDeps = { webDir: string; db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; tap: TelemetryTap; rolloutSignals: RolloutSignals; health: HealthCheck };
 
 const stringParam = (v: unknown) => (typeof v === "string" && v ? v : undefined);
 
@@ -20,7 +20,7 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match?.[1];
 }
 
-/** The control plane's HTTP surface: tRPC at `/trpc/*`, ops routes, and the web page. */
+/** The control plane's HTTP surface: tRPC at `/trpc/*`, ops routes, and the web app. */
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono();
 
@@ -28,7 +28,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     const started = performance.now();
     await next();
     const route = c.req.path.startsWith("/trpc/") ? "trpc" : c.req.path;
-    deps.metrics.httpRequests.inc({ route: ["trpc", "/healthz", "/metrics", "/"].includes(route) ? route : "other", status: String(c.res.status) });
+    deps.metrics.httpRequests.inc({ route: ["trpc", "/healthz", "/metrics"].includes(route) ? route : route.startsWith("/assets/") ? "assets" : "web", status: String(c.res.status) });
     deps.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, "http");
   });
 
@@ -54,6 +54,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     }),
   );
 
-  app.get("/", (c) => c.html(PLACEHOLDER_PAGE));
+  // Last: everything that is not the API or an ops route is the web app.
+  app.route("/", webAppRoutes(deps.webDir, deps.log));
   return app;
 }

@@ -1,0 +1,55 @@
+import { createSignal } from "solid-js";
+import type { RouterOutputs } from "./client.ts";
+
+const STORAGE_KEY = "probepilot.token";
+
+export type Principal = RouterOutputs["system"]["whoami"];
+
+function readStoredToken(): string | null {
+  try {
+    return localStorage.getItem(STORAGE_KEY);
+  } catch {
+    return null; // storage disabled: the session lasts as long as the tab
+  }
+}
+
+const [token, setToken] = createSignal<string | null>(readStoredToken());
+const [principal, setPrincipal] = createSignal<Principal | null>(null);
+const [expired, setExpired] = createSignal(false);
+
+/**
+ * The signed-in session: the bearer token (kept in localStorage so that a reload
+ * or a deep link in a new tab stays signed in) and who it belongs to.
+ */
+export const session = {
+  token,
+  principal,
+  /** True once the server refused the stored token (the sign-in page says so). */
+  expired,
+  signIn(newToken: string, who: Principal) {
+    try {
+      localStorage.setItem(STORAGE_KEY, newToken);
+    } catch {
+      /* storage disabled: keep it in memory only */
+    }
+    setExpired(false);
+    setPrincipal(who);
+    setToken(newToken);
+  },
+  setPrincipal,
+  signOut() {
+    try {
+      localStorage.removeItem(STORAGE_KEY);
+    } catch {
+      /* nothing stored */
+    }
+    setPrincipal(null);
+    setToken(null);
+  },
+  expire() {
+    setExpired(true);
+    session.signOut();
+  },
+  /** Operators and admins may change things; viewers only look. */
+  canOperate: () => principal()?.role === "operator" || principal()?.role === "admin",
+};

@@ -1,1 +1,0 @@
-export { PLACEHOLDER_PAGE } from "./placeholder-page.ts";

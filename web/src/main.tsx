@@ -1,0 +1,6 @@
+import { render } from "solid-js/web";
+import "uplot/dist/uPlot.min.css";
+import "./styles/theme.css";
+import { App } from "./App.tsx";
+
+render(() => <App />, document.getElementById("app")!);
