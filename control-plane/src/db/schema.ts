@@ -365,7 +365,12 @@ export const rolloutAgentTransitions = pgTable(
     error: text("error"),
     at: timestamp("at", { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index("rollout_agent_transitions_rollout_idx").on(t.rolloutId, t.agentId)],
+  (t) => [
+    index("rollout_agent_transitions_rollout_idx").on(t.rolloutId, t.agentId),
+    // Mission Control lists the newest failures (agents.summary): partial, so it holds only
+    // the few failed transitions and costs nothing on the millions of others.
+    index("rollout_agent_transitions_failed_at_idx").on(t.at).where(sql`${t.toState} = 'failed'`),
+  ],
 );
 
 export type ProbeRow = typeof probes.$inferSelect;

@@ -1,4 +1,5 @@
-import { For, Show } from "solid-js";
+import { For, Show, onCleanup, onMount } from "solid-js";
+import { isTyping } from "../lib/shortcuts.ts";
 import { LIVE_WINDOWS, formatDuration, resolveRange, type TimeRange } from "../lib/time-range.ts";
 import { formatTime } from "../lib/format.ts";
 
@@ -13,6 +14,17 @@ export function TimePicker(props: { range: TimeRange; onChange: (range: TimeRang
     if (props.range.kind === "live") props.onChange({ kind: "fixed", ...resolveRange(props.range) });
     else props.onChange({ kind: "live", windowMs: windowMs() });
   };
+  onMount(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key !== " " || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+      // A focused button reacts to space itself: let it, rather than toggling as well.
+      if ((e.target as HTMLElement | null)?.closest?.("button, a, [role=tab]")) return;
+      e.preventDefault();
+      toggle();
+    };
+    window.addEventListener("keydown", onKey);
+    onCleanup(() => window.removeEventListener("keydown", onKey));
+  });
   return (
     <div class="time-picker" role="group" aria-label="Time range">
       <For each={LIVE_WINDOWS}>

@@ -9,8 +9,10 @@ const BINARY = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
 function trimmed(n: number, digits = 3): string {
   if (n === 0) return "0";
   const abs = Math.abs(n);
-  const decimals = abs >= 100 ? 0 : abs >= 10 ? 1 : 2;
-  return n.toFixed(Math.min(decimals, digits)).replace(/\.?0+$/, "");
+  const decimals = Math.min(abs >= 100 ? 0 : abs >= 10 ? 1 : 2, digits);
+  const text = n.toFixed(decimals);
+  // Only trailing zeros after a decimal point go: "1.50" → "1.5", "100" stays "100".
+  return decimals === 0 ? text : text.replace(/\.?0+$/, "");
 }
 
 /** 1234567 → "1.23M". */

@@ -4,6 +4,7 @@ import { router, protectedProcedure, operatorProcedure } from "../init.ts";
 import { listAgents } from "../../services/agents/list-agents.ts";
 import { getAgent } from "../../services/agents/get-agent.ts";
 import { setAgentLabels } from "../../services/agents/set-agent-labels.ts";
+import { summarizeFleet } from "../../services/agents/summarize-fleet.ts";
 
 export const agentsRouter = router({
   /** Agents matching a selector and status, paginated with an opaque cursor. */
@@ -20,6 +21,15 @@ export const agentsRouter = router({
         .default({ limit: 100 }),
     )
     .query(({ ctx, input }) => listAgents(ctx.db, ctx.principal.tenantId, input)),
+
+  /**
+   * The fleet at a glance (Mission Control): agents by status and kernel (top 10),
+   * the online agents' probes (total, running, failed) and the 20 newest failures,
+   * from probe reports and from rollouts.
+   */
+  summary: protectedProcedure
+    .input(z.object({}).default({}))
+    .query(({ ctx }) => summarizeFleet(ctx.db, ctx.principal.tenantId)),
 
   get: protectedProcedure.input(z.object({ id: idSchema("agent") })).query(({ ctx, input }) => getAgent(ctx.db, ctx.principal.tenantId, input.id)),
 

@@ -13,6 +13,8 @@ import { promoteRollout } from "../../services/rollouts/promote-rollout.ts";
 import { abortRollout } from "../../services/rollouts/abort-rollout.ts";
 import { rollbackRollout } from "../../services/rollouts/rollback-rollout.ts";
 import { watchRollout } from "../../services/rollouts/watch-rollout.ts";
+import { DEFAULT_ANNOTATIONS, MAX_ANNOTATIONS, listRolloutAnnotations } from "../../services/rollouts/list-rollout-annotations.ts";
+import { UnixMs } from "./telemetry.ts";
 import { singleLineText } from "../input-schemas.ts";
 import { mapStreamErrors } from "../error-adapter.ts";
 
@@ -54,6 +56,30 @@ export const rolloutsRouter = router({
   history: protectedProcedure
     .input(z.object({ id: RolloutIdSchema, limit: z.number().int().min(1).max(5000).default(1000) }))
     .query(({ ctx, input }) => rolloutHistory(ctx.db, ctx.principal.tenantId, input)),
+
+  /**
+   * Rollout transitions (created, wave started, paused, rolled back, completed, …) in
+   * `[from, to)` of the rollouts that touched agents matching `agentSelector`, oldest
+   * first, for drawing on time charts; `agents` says how many of those agents each
+   * rollout touched. More than `limit`: the newest are kept.
+   */
+  annotations: protectedProcedure
+    .input(
+      z
+        .object({
+          agentSelector: SelectorStringSchema.optional(),
+          from: UnixMs("from"),
+          to: UnixMs("to"),
+          limit: z
+            .number({ error: "limit must be a number" })
+            .int("limit must be a whole number")
+            .min(1, "limit must be at least 1")
+            .max(MAX_ANNOTATIONS, `limit must be at most ${MAX_ANNOTATIONS}`)
+            .default(DEFAULT_ANNOTATIONS),
+        })
+        .refine((i) => i.to > i.from, { message: "to must be after from", path: ["to"] }),
+    )
+    .query(({ ctx, input }) => listRolloutAnnotations(ctx.db, ctx.principal.tenantId, input)),
 
   pause: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => pauseRollout(ctx.db, ctx.principal, input)),
   resume: operatorProcedure.input(ActionInputSchema).mutation(({ ctx, input }) => resumeRollout(ctx.db, ctx.principal, input)),

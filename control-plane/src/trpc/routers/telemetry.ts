@@ -2,9 +2,10 @@ import { z } from "zod";
 import { LabelKeySchema, SelectorStringSchema, idSchema } from "@probepilot/shared";
 import { mapStreamErrors } from "../error-adapter.ts";
 import { router, protectedProcedure } from "../init.ts";
-import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_SERIES } from "../../services/telemetry/query-range.ts";
+import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_POINTS_PER_SERIES, MAX_SERIES } from "../../services/telemetry/query-range.ts";
 import { listMetrics } from "../../services/telemetry/list-metrics.ts";
 import { watchLive } from "../../services/telemetry/watch-live.ts";
+import { MAX_LIVE_CHARTS, duplicateKey, watchLiveMany } from "../../services/telemetry/watch-live-many.ts";
 import { queryHistogram, DEFAULT_PERCENTILES, MAX_PERCENTILES } from "../../services/telemetry/query-histogram.ts";
 import { listEvents, MAX_ATTR_FILTERS, MAX_EVENTS_PAGE } from "../../services/telemetry/list-events.ts";
 import { mergeProfile, MAX_PROFILE_STACKS } from "../../services/telemetry/merge-profile.ts";
@@ -12,11 +13,44 @@ import { mergeProfile, MAX_PROFILE_STACKS } from "../../services/telemetry/merge
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
 /** Unix milliseconds; the CLI and UI turn relative times ("5m ago") into these. */
-const UnixMs = (what: string) =>
+export const UnixMs = (what: string) =>
   z
     .number({ error: `${what} must be a number of Unix milliseconds` })
     .nonnegative(`${what} must be Unix milliseconds (≥ 0)`)
     .refine(Number.isSafeInteger, `${what} must be a whole number of Unix milliseconds`);
+
+/** One live chart's query (`telemetry.live`, and each chart of `telemetry.liveMany`). */
+const LiveChartSchema = z.object({
+  metric: z.string().regex(METRIC_NAME, "metric names follow Prometheus rules: [a-zA-Z_:][a-zA-Z0-9_:]*"),
+  agentSelector: SelectorStringSchema.optional(),
+  seriesSelector: SelectorStringSchema.optional(),
+  stepMs: z.number().int("stepMs must be a whole number of milliseconds").min(100, "stepMs must be at least 100 ms").max(3_600_000, "stepMs must be at most 1 h"),
+  agg: z.enum(AGGREGATIONS, { error: `agg must be one of ${AGGREGATIONS.join(", ")}` }).default("avg"),
+  by: z.array(LabelKeySchema).max(MAX_GROUP_BY_KEYS, `group by at most ${MAX_GROUP_BY_KEYS} label keys`).default([]),
+  windowMs: z.number().int().min(0).max(24 * 3_600_000, "windowMs must be at most 24 h").default(15 * 60_000),
+});
+
+/**
+ * A live chart's backfill is a range query over its window: refuse a window with
+ * more buckets than a range query returns up front, rather than once the stream runs.
+ */
+function checkWindowPoints(chart: { stepMs: number; windowMs: number }, ctx: z.RefinementCtx, path: (string | number)[] = []): void {
+  // One bucket more than the window holds when it does not start on a step boundary.
+  const max = MAX_POINTS_PER_SERIES - 1;
+  const points = Math.ceil(chart.windowMs / chart.stepMs);
+  if (points > max) {
+    ctx.addIssue({ code: "custom", path: [...path, "windowMs"], message: `a window of ${chart.windowMs} ms at step ${chart.stepMs} ms is ${points} points; at most ${max}: use a step of at least ${Math.ceil(chart.windowMs / max)} ms or a shorter window` });
+  }
+}
+
+/** The id of the last event a reconnecting client received (tRPC's SSE link sends it). */
+const LastEventIdSchema = z.string().max(64, "lastEventId is the id of an event this stream sent").nullish();
+
+/** A chart's name within a `telemetry.liveMany` stream: events carry it back. */
+const ChartKeySchema = z
+  .string({ error: "each chart needs a key (a string naming it within the stream)" })
+  .min(1, "a chart key must not be empty")
+  .max(200, "a chart key must be at most 200 characters");
 
 /** `telemetry.range` input, exported so that procedures over the same query shape can validate it alike. */
 export const RangeInputSchema = z
@@ -132,19 +166,31 @@ export const telemetryRouter = router({
    * by bucket: a client reconnecting with its last event id resumes without a gap.
    */
   live: protectedProcedure
+    .input(LiveChartSchema.extend({ lastEventId: LastEventIdSchema }).superRefine((chart, ctx) => checkWindowPoints(chart, ctx)))
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal))),
+
+  /**
+   * Several live charts in one stream (SSE), for a page of charts: browsers allow 6
+   * HTTP/1.1 connections per origin. Each event is `{ key, event }`: one backfill per
+   * chart first, then ticks of at most 10 a second carrying one update per chart that
+   * changed. Event ids are a resume time; see `services/telemetry/watch-live-many.ts`.
+   */
+  liveMany: protectedProcedure
     .input(
       z.object({
-        metric: z.string().regex(METRIC_NAME, "metric names follow Prometheus rules: [a-zA-Z_:][a-zA-Z0-9_:]*"),
-        agentSelector: SelectorStringSchema.optional(),
-        seriesSelector: SelectorStringSchema.optional(),
-        stepMs: z.number().int("stepMs must be a whole number of milliseconds").min(100, "stepMs must be at least 100 ms").max(3_600_000, "stepMs must be at most 1 h"),
-        agg: z.enum(AGGREGATIONS, { error: `agg must be one of ${AGGREGATIONS.join(", ")}` }).default("avg"),
-        by: z.array(LabelKeySchema).max(MAX_GROUP_BY_KEYS, `group by at most ${MAX_GROUP_BY_KEYS} label keys`).default([]),
-        windowMs: z.number().int().min(0).max(24 * 3_600_000, "windowMs must be at most 24 h").default(15 * 60_000),
-        lastEventId: z.string().nullish(),
+        charts: z
+          .array(LiveChartSchema.extend({ key: ChartKeySchema }), { error: "charts must be a list of chart queries, each with a key" })
+          .min(1, "give at least one chart")
+          .max(MAX_LIVE_CHARTS, `at most ${MAX_LIVE_CHARTS} charts per stream; split a bigger page into several streams`)
+          .superRefine((charts, ctx) => {
+            charts.forEach((chart, i) => checkWindowPoints(chart, ctx, [i]));
+            const dup = duplicateKey(charts);
+            if (dup !== undefined) ctx.addIssue({ code: "custom", message: `key "${dup}" is used twice; each chart of a stream needs its own key` });
+          }),
+        lastEventId: LastEventIdSchema,
       }),
     )
-    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal))),
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLiveMany(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal))),
 
   /**
    * Percentiles over time and a heatmap of a log2 histogram metric, merged across

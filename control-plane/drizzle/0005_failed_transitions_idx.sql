@@ -1,0 +1,1 @@
+CREATE INDEX "rollout_agent_transitions_failed_at_idx" ON "rollout_agent_transitions" USING btree ("at") WHERE "rollout_agent_transitions"."to_state" = 'failed';
