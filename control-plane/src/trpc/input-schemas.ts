@@ -37,3 +37,10 @@ export const ExpiresInSecSchema = z
   .max(MAX_EXPIRES_IN_SEC, `must be at most ${MAX_EXPIRES_IN_SEC} seconds (10 years)`)
   // Not `.int()`: it would also call 1e20 "not a whole number"; the max is the problem there.
   .refine(Number.isInteger, "must be a whole number of seconds");
+
+/** Unix milliseconds; the CLI and UI turn relative times ("5m ago") into these. */
+export const UnixMs = (what: string) =>
+  z
+    .number({ error: `${what} must be a number of Unix milliseconds` })
+    .nonnegative(`${what} must be Unix milliseconds (≥ 0)`)
+    .refine(Number.isSafeInteger, `${what} must be a whole number of Unix milliseconds`);

@@ -14,8 +14,7 @@ import { abortRollout } from "../../services/rollouts/abort-rollout.ts";
 import { rollbackRollout } from "../../services/rollouts/rollback-rollout.ts";
 import { watchRollout } from "../../services/rollouts/watch-rollout.ts";
 import { DEFAULT_ANNOTATIONS, MAX_ANNOTATIONS, listRolloutAnnotations } from "../../services/rollouts/list-rollout-annotations.ts";
-import { UnixMs } from "./telemetry.ts";
-import { singleLineText } from "../input-schemas.ts";
+import { singleLineText, UnixMs } from "../input-schemas.ts";
 import { mapStreamErrors } from "../error-adapter.ts";
 
 /** A probe by name (`tcp_flows`) or id (`prb_…`). */

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { LabelKeySchema, SelectorStringSchema, idSchema } from "@probepilot/shared";
 import { mapStreamErrors } from "../error-adapter.ts";
+import { UnixMs } from "../input-schemas.ts";
 import { router, protectedProcedure } from "../init.ts";
 import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_POINTS_PER_SERIES, MAX_SERIES } from "../../services/telemetry/query-range.ts";
 import { listMetrics } from "../../services/telemetry/list-metrics.ts";
@@ -11,13 +12,6 @@ import { listEvents, MAX_ATTR_FILTERS, MAX_EVENTS_PAGE } from "../../services/te
 import { mergeProfile, MAX_PROFILE_STACKS } from "../../services/telemetry/merge-profile.ts";
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
-
-/** Unix milliseconds; the CLI and UI turn relative times ("5m ago") into these. */
-export const UnixMs = (what: string) =>
-  z
-    .number({ error: `${what} must be a number of Unix milliseconds` })
-    .nonnegative(`${what} must be Unix milliseconds (≥ 0)`)
-    .refine(Number.isSafeInteger, `${what} must be a whole number of Unix milliseconds`);
 
 /** One live chart's query (`telemetry.live`, and each chart of `telemetry.liveMany`). */
 const LiveChartSchema = z.object({
