@@ -1,11 +1,14 @@
 import { defineConfig } from "vitest/config";
 
 /**
- * Three projects: `unit` (pure, fast), `integration` (`*.integration.test.ts`:
+ * Four projects: `unit` (pure, fast), `integration` (`*.integration.test.ts`:
  * real Postgres with a fresh database per suite, a real `nats-server -js` per
- * suite, real processes) and `kernel` (`*.kernel.test.ts`: eBPF probes loaded
+ * suite, real processes), `kernel` (`*.kernel.test.ts`: eBPF probes loaded
  * into the running kernel, as root, one file at a time so that one test's
- * generated load does not show up in another's measurements). `npm test` runs all three.
+ * generated load does not show up in another's measurements) and `browser`
+ * (`*.browser.test.ts` under web/test/e2e: the built web app in Debian's Chromium,
+ * driven by playwright-core, against a real control plane, agent and simulated
+ * fleet). `npm test` runs all four.
  */
 export default defineConfig({
   test: {
@@ -16,7 +19,7 @@ export default defineConfig({
           name: "unit",
           sequence: { groupOrder: 0 },
           include: ["{shared,control-plane,agent,web}/test/**/*.test.ts"],
-          exclude: ["**/*.integration.test.ts", "**/*.kernel.test.ts", "**/node_modules/**"],
+          exclude: ["**/*.integration.test.ts", "**/*.kernel.test.ts", "**/*.browser.test.ts", "**/node_modules/**"],
         },
       },
       {
@@ -41,6 +44,22 @@ export default defineConfig({
           include: ["{agent,control-plane}/test/**/*.kernel.test.ts"],
           testTimeout: 60_000,
           hookTimeout: 60_000,
+          maxWorkers: 1,
+          fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: "browser",
+          // Builds the web app once into a temp dir (never a stale web/dist) and checks for Chromium.
+          globalSetup: ["./scripts/test-global-setup.ts", "./scripts/browser-test-setup.ts"],
+          // Last: a browser, a control plane, an agent and a fleet at once are the heaviest load,
+          // and must not be measured by the kernel suites' overhead checks.
+          sequence: { groupOrder: 3 },
+          include: ["web/test/e2e/**/*.browser.test.ts"],
+          // A shared 2-core machine: Chromium's first paint and a staged rollout take seconds, not ms.
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
           maxWorkers: 1,
           fileParallelism: false,
         },

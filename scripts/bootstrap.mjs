@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // `npm start` / `npm test` entry point. Works where only Node.js and npm exist:
 // brings the pinned pnpm, installs the system packages the command needs (as root,
-// with apt-get), builds the eBPF probes (make -C bpf), installs the workspace, then
+// with apt-get; Chromium for the browser tests), builds the eBPF probes (make -C bpf),
+// installs the workspace, builds the agent bundle and (for start) the web app, then
 // hands over to pnpm.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { fileURLToPath } from "node:url";
 import path from "node:path";
@@ -25,6 +26,20 @@ const pinned = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8"))
 function has(bin, args = ["--version"]) {
   const r = spawnSync(bin, args, { encoding: "utf8" });
   return r.status === 0 ? r.stdout.trim() : null;
+}
+
+/** The newest modification time of a file, or of anything under a directory (0 when it does not exist). */
+function newestMtime(file) {
+  let st;
+  try {
+    st = statSync(file);
+  } catch {
+    return 0;
+  }
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs; // a deleted file shows only as its directory's change
+  for (const entry of readdirSync(file)) newest = Math.max(newest, newestMtime(path.join(file, entry)));
+  return newest;
 }
 
 function run(bin, args, opts = {}) {
@@ -59,6 +74,8 @@ const systemNeeds = [
   { bin: "nft", pkg: "nftables", args: ["--version"], when: ["start", "test"] },
   { bin: "ip", pkg: "iproute2", args: ["-V"], when: ["start", "test"] },
   { bin: "nstat", pkg: "iproute2", args: ["-V"], when: ["start", "test"] },
+  // The browser tests drive Debian's Chromium (playwright-core, no downloaded browser).
+  { file: "/usr/bin/chromium", pkg: "chromium", when: ["test"] },
 ];
 const present = (n) => (n.file ? existsSync(n.file) : hasBin(n.bin, n.args));
 const missing = systemNeeds.filter((n) => n.when.includes(command) && !present(n));
@@ -88,6 +105,27 @@ run("pnpm", ["install", "--frozen-lockfile", "--prefer-offline", "--reporter=app
 // running its TypeScript through tsx. The agent's bin falls back to the sources when
 // they are newer than the bundle.
 run("pnpm", ["--filter", "@probepilot/agent", "--silent", "build"]);
+
+// 4c. The web app (web/dist), which the control plane serves at `/`. Only for start: the
+// browser tests build their own copy into a temp dir (scripts/browser-test-setup.ts), so
+// `npm test` never depends on web/dist being current and does not pay for a second build.
+// Skipped when web/dist is newer than everything it is built from (a few seconds saved on
+// every start); the build's index.html is stamped with the time the build began, so a file
+// edited while it ran is still seen as newer next time.
+if (command === "start") {
+  const webDir = path.join(root, "web");
+  const builtIndex = path.join(webDir, "dist", "index.html");
+  const inputs = [path.join(webDir, "src"), path.join(webDir, "public"), path.join(webDir, "index.html"), path.join(webDir, "vite.config.ts"), path.join(webDir, "package.json"), path.join(root, "shared", "src"), path.join(root, "pnpm-lock.yaml")];
+  const builtAt = existsSync(builtIndex) ? statSync(builtIndex).mtimeMs : 0;
+  if (builtAt > 0 && inputs.every((input) => newestMtime(input) <= builtAt)) say("web app is up to date (web/dist)");
+  else {
+    say("building the web app (pnpm --filter @probepilot/web build)…");
+    const startedAt = new Date();
+    const r = spawnSync("pnpm", ["--filter", "@probepilot/web", "--silent", "build", "--logLevel", "warn"], { stdio: "inherit", cwd: root });
+    if (r.status !== 0) fail(`building the web app failed (exit ${r.status ?? r.signal}); vite's output is above. Rebuild by hand with \`pnpm --filter @probepilot/web build\``);
+    utimesSync(builtIndex, startedAt, startedAt);
+  }
+}
 
 // 5. Hand over. The stack is one Node process with tsx's loader (no pnpm or tsx CLI
 // in between to relay or swallow signals).

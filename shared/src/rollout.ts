@@ -129,6 +129,15 @@ export const ROLLOUT_ACTIONS = ["pause", "resume", "promote", "abort", "rollback
 export const RolloutActionSchema = z.enum(ROLLOUT_ACTIONS);
 export type RolloutAction = z.infer<typeof RolloutActionSchema>;
 
+/** The states each operator action is allowed from (the server refuses others with CONFLICT; the UI disables the button). */
+export const ROLLOUT_ACTION_ALLOWED_FROM: Readonly<Record<RolloutAction, readonly RolloutState[]>> = {
+  pause: ["running"],
+  resume: ["paused"],
+  promote: ["running", "paused"],
+  abort: ["running", "paused"],
+  rollback: ["running", "paused", "completed", "aborted"],
+};
+
 /** The agent facts a canary stratum is made of (brief: "every kernel, architecture, distribution"). */
 export type Stratum = { kernel: string; arch: string; os: string };
 export const stratumKey = (s: Stratum) => `${s.kernel}|${s.arch}|${s.os}`;

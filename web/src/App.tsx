@@ -5,6 +5,7 @@ import { session } from "./api/session.ts";
 import { SignInPage } from "./pages/SignInPage.tsx";
 import { NotFoundPage } from "./pages/NotFoundPage.tsx";
 import { installShortcuts, SHORTCUTS } from "./lib/shortcuts.ts";
+import { shortActor } from "./lib/format.ts";
 
 // Each section is its own chunk: the first paint needs only the shell and the page it opens.
 const MissionControlPage = lazy(() => import("./pages/mission-control/MissionControlPage.tsx"));
@@ -91,7 +92,7 @@ function Shell(props: RouteSectionProps) {
             ))}
           </ul>
           <div class="sidebar-footer">
-            <Show when={session.principal()}>{(p) => <div class="who" title={`tenant ${p().tenantId}`}>{p().actor} · {p().role}</div>}</Show>
+            <Show when={session.principal()}>{(p) => <div class="who" title={`${p().actor}, tenant ${p().tenantId}`}>{shortActor(p().actor)} · {p().role}</div>}</Show>
             <button type="button" class="btn btn-small btn-ghost" onClick={() => (session.signOut(), navigate("/sign-in"))}>
               Sign out
             </button>

@@ -1,4 +1,4 @@
-import { Hono } from "hono";
+import { Hono, type MiddlewareHandler } from "hono";
 import { serveStatic } from "@hono/node-server/serve-static";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -16,14 +16,24 @@ export function webAppRoutes(webDir: string, log: Logger): Hono {
   const indexFile = path.join(webDir, "index.html");
   if (!existsSync(indexFile)) log.warn({ webDir }, "the web app is not built: `/` explains how to build it (pnpm --filter @probepilot/web build)");
 
-  app.use(
-    "/assets/*",
-    serveStatic({
-      root: webDir,
-      onFound: (_path, c) => c.header("cache-control", "public, max-age=31536000, immutable"),
-    }),
-  );
-  app.use("*", serveStatic({ root: webDir, index: "__no_index__" }));
+  // Made once the build exists (serveStatic complains on every request about a missing
+  // root), so that building while the control plane runs needs no restart.
+  let statics: { assets: MiddlewareHandler; files: MiddlewareHandler } | null = null;
+  const staticsIfBuilt = () =>
+    (statics ??= existsSync(webDir)
+      ? {
+          assets: serveStatic({ root: webDir, onFound: (_path, c) => c.header("cache-control", "public, max-age=31536000, immutable") }),
+          files: serveStatic({ root: webDir, index: "__no_index__" }),
+        }
+      : null);
+  app.use("/assets/*", async (c, next) => {
+    const s = staticsIfBuilt();
+    return s ? s.assets(c, next) : next();
+  });
+  app.use("*", async (c, next) => {
+    const s = staticsIfBuilt();
+    return s ? s.files(c, next) : next();
+  });
 
   app.get("*", async (c) => {
     // A missing asset is a 404, not the page: a browser asking for /assets/x.js must not get HTML.

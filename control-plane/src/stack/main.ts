@@ -114,13 +114,18 @@ async function main(): Promise<void> {
       parts.push(agent);
     }
 
-    const shownFile = path.relative(process.cwd(), tokenFile) || tokenFile;
+    // Relative when it is under the working directory (.probepilot/admin-token), else absolute.
+    const relativeFile = path.relative(process.cwd(), tokenFile);
+    const shownFile = relativeFile && !relativeFile.startsWith("..") ? relativeFile : tokenFile;
+    const tokenWhere = cp.bootstrap ? "below" : `in ${shownFile}`;
     say("");
     say(`ProbePilot is running at ${cp.url}`);
+    // npm start builds the web app; `pnpm stack` (or PROBEPILOT_WEB_DIR elsewhere) may not have one.
+    if (existsSync(path.join(cpEnv.PROBEPILOT_WEB_DIR, "index.html"))) say(`Open:  ${cp.url} in a browser and sign in with the admin token ${tokenWhere}`);
+    else say(`Web:   not built (pnpm --filter @probepilot/web build, then open ${cp.url}); the admin token is ${tokenWhere}`);
     if (cp.bootstrap) say(`\nBootstrap admin token (shown once; also saved with mode 0600 in ${tokenFile}):\n  ${cp.bootstrap.token}\n`);
     else if (minted) say(`New local admin token (the database existed but ${tokenFile} did not), saved with mode 0600 there.`);
-    else say(`Admin token: ${tokenFile}`);
-    say(`Try:   PROBEPILOT_TOKEN=$(cat ${shownFile}) pnpm probepilot agents list`);
+    say(`CLI:   PROBEPILOT_TOKEN=$(cat ${shownFile}) pnpm probepilot agents list`);
     say(`Logs:  ${logDir}/   ·   Ctrl-C stops everything`);
   } catch (error) {
     say(`\nProbePilot could not start: ${error instanceof Error ? error.message : String(error)}`);

@@ -16,9 +16,10 @@ export function TimePicker(props: { range: TimeRange; onChange: (range: TimeRang
   };
   onMount(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key !== " " || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
-      // A focused button reacts to space itself: let it, rather than toggling as well.
-      if ((e.target as HTMLElement | null)?.closest?.("button, a, [role=tab]")) return;
+      if (e.key !== " " || e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || isTyping(e.target)) return;
+      // A focused control reacts to space itself (a button presses, a row opens): let it, rather than toggling as well.
+      const el = e.target as HTMLElement | null;
+      if (el && el !== document.body && el.closest("button, a, summary, [role=tab], [role=option], [tabindex]:not(main)")) return;
       e.preventDefault();
       toggle();
     };

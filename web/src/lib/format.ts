@@ -88,3 +88,9 @@ export function formatAgo(ms: number, now = Date.now()): string {
   if (s < 86_400) return `${Math.round(s / 3600)} h ago`;
   return `${Math.round(s / 86_400)} d ago`;
 }
+
+/** `token:bootstrap-admin(tok_01h…)` → `bootstrap-admin`: who did it, without the token id (the title keeps the whole actor). */
+export function shortActor(actor: string): string {
+  const m = /^token:(.+)\((tok_[0-9a-z]+)\)$/.exec(actor);
+  return m ? m[1]! : actor;
+}

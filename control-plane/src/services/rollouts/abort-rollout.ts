@@ -9,7 +9,7 @@ import { changeRollout, reasonOf, type RolloutActionInput } from "./change-rollo
  * back to remove it.
  */
 export function abortRollout(db: Db, who: Actor, input: RolloutActionInput) {
-  return changeRollout(db, who, input, "abort", ["running", "paused"], (m, now) => {
+  return changeRollout(db, who, input, "abort", (m, now) => {
     m.state = "aborted";
     m.stateReason = reasonOf(input, who, "aborted");
     m.phase = null;

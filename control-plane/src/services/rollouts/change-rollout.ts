@@ -1,5 +1,5 @@
 import { and, eq, sql } from "drizzle-orm";
-import type { RolloutAction, RolloutState, RolloutView } from "@probepilot/shared";
+import { ROLLOUT_ACTION_ALLOWED_FROM, type RolloutAction, type RolloutView } from "@probepilot/shared";
 import type { Db, Tx } from "../../db/client.ts";
 import { rollouts, type RolloutRow } from "../../db/schema.ts";
 import { recordAudit, type Actor } from "../audit/record-audit.ts";
@@ -22,10 +22,10 @@ export async function changeRollout(
   who: Actor,
   input: RolloutActionInput,
   action: RolloutAction,
-  allowedFrom: readonly RolloutState[],
   apply: (m: RolloutMachine, now: number) => { stageChanged: boolean },
   after?: (tx: Tx, row: RolloutRow) => Promise<void>,
 ): Promise<RolloutView> {
+  const allowedFrom = ROLLOUT_ACTION_ALLOWED_FROM[action];
   await db.transaction(async (tx) => {
     const [row] = await tx
       .select()

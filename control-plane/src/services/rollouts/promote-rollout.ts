@@ -8,7 +8,7 @@ import { changeRollout, type RolloutActionInput } from "./change-rollout.ts";
  * whose failures are over the limit fails instead of moving on.
  */
 export function promoteRollout(db: Db, who: Actor, input: RolloutActionInput) {
-  return changeRollout(db, who, input, "promote", ["running", "paused"], (m, now) => {
+  return changeRollout(db, who, input, "promote", (m, now) => {
     m.state = "running";
     m.stateReason = null;
     m.phase = "bake";

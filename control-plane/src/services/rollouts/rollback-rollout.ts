@@ -19,7 +19,6 @@ export async function rollbackRollout(db: Db, who: Actor, input: RolloutActionIn
       who,
       input,
       "rollback",
-      ["running", "paused", "completed", "aborted"],
       (m, now) => {
         startRollback(m, reasonOf(input, who, "rolled back"), now);
         return { stageChanged: true };

@@ -1,0 +1,124 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdir, mkdtemp, open, rm, type FileHandle } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { startHarness, type Harness } from "../../../../control-plane/test/support/control-plane-harness.ts";
+import { startTestFleet, type TestFleet } from "../../../../control-plane/test/support/rollout-fleet.ts";
+import { loadIdentity } from "../../../../agent/src/identity/identity-store.ts";
+import { LOGS_DIR } from "./artifacts.ts";
+import { until } from "./poll.ts";
+
+const AGENT_BIN = fileURLToPath(new URL("../../../../agent/bin/probepilot-agent.mjs", import.meta.url));
+
+/** Labels that tell the tests' agents apart: the real local agent has `env=e2e`, the simulated fleet `env=sim`. */
+export const LOCAL_AGENT_SELECTOR = "env=e2e";
+export const FLEET_SELECTOR = "env=sim";
+
+export type E2eStack = {
+  /** The control plane (fresh database, its own nats-server) serving the web app under test. */
+  h: Harness;
+  /** Where the browser goes: the control plane's URL, which serves the app at `/` and the API at `/trpc`. */
+  url: string;
+  adminToken: string;
+  /** The real `probepilot-agent` process on this host. */
+  localAgent: { id: string; hostname: string };
+  /** The simulated fleet (real agent code, simulated hosts) that rollouts stage waves over. */
+  fleet: TestFleet;
+  fleetSize: number;
+  stop: () => Promise<void>;
+};
+
+/**
+ * What the browser tests run against, all real: a control plane serving the web
+ * app built for this run (`webDir`), one `probepilot-agent` process enrolled with
+ * a fresh enrollment token (host probe only: the CPU chart needs it, and the
+ * eBPF defaults would only add load to a shared machine), and a simulated fleet
+ * so that a rollout has several waves. The agent's log goes to
+ * test-artifacts/logs/e2e-local-agent.log.
+ */
+export async function startE2eStack(opts: { webDir: string; fleetSize?: number }): Promise<E2eStack> {
+  const fleetSize = opts.fleetSize ?? 20;
+  const h = await startHarness({ PROBEPILOT_WEB_DIR: opts.webDir });
+  let agent: RunningAgent | undefined;
+  let fleet: TestFleet | undefined;
+  try {
+    // The real agent first: it is what the UI tests look at first, and it enrolls while the fleet starts.
+    agent = await startLocalAgent(h);
+    fleet = await startTestFleet(h, { agents: fleetSize, labels: `${FLEET_SELECTOR},region=eu|us`, namePrefix: "e2e", heartbeatSec: 2 });
+    const running = agent;
+    const local = await until(
+      "the local agent online in the control plane",
+      async () => {
+        const a = await h.client().agents.get.query({ id: running.id });
+        return a.status === "online" ? { id: a.id, hostname: a.hostname } : undefined;
+      },
+      { timeoutMs: 60_000, debug: running.output },
+    );
+    const started = { agent, fleet };
+    return {
+      h,
+      url: h.cp.url,
+      adminToken: h.adminToken,
+      localAgent: local,
+      fleet,
+      fleetSize,
+      stop: async () => {
+        // Agents before the control plane, so they leave cleanly instead of reconnecting to nothing.
+        await Promise.all([started.agent.stop(), started.fleet.stop()]);
+        await h.stop();
+      },
+    };
+  } catch (error) {
+    await Promise.allSettled([agent?.stop(), fleet?.stop()]);
+    await h.stop();
+    throw error;
+  }
+}
+
+type RunningAgent = { id: string; output: () => string; stop: () => Promise<void> };
+
+/** Spawn `probepilot-agent` as `npm start` does (agent/bin, token in the environment), wait for its identity. */
+async function startLocalAgent(h: Harness): Promise<RunningAgent> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), "pp-e2e-agent-"));
+  await mkdir(LOGS_DIR, { recursive: true });
+  const log: FileHandle = await open(path.join(LOGS_DIR, "e2e-local-agent.log"), "w");
+  const { token } = await h.client().enrollTokens.create.mutate({ description: "browser tests: local agent" });
+  let tail = "";
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dataDir, "--http", "off", "--heartbeat", "1", "--default-probes", "host", "--label", LOCAL_AGENT_SELECTOR, "--log-level", "info"],
+    { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token } },
+  );
+  const keep = (d: Buffer) => {
+    void log.write(d);
+    tail = (tail + d.toString()).slice(-4000);
+  };
+  child.stdout!.on("data", keep);
+  child.stderr!.on("data", keep);
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      const forced = setTimeout(() => child.kill("SIGKILL"), 10_000);
+      await exited;
+      clearTimeout(forced);
+    }
+    await log.close().catch(() => {});
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  try {
+    const identity = await until(
+      "the local agent's identity on disk (enrolled)",
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}:\n${tail}`);
+        return (await loadIdentity(dataDir)) ?? undefined;
+      },
+      { timeoutMs: 30_000, debug: () => tail },
+    );
+    return { id: identity.agentId, output: () => tail, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
