@@ -10,12 +10,12 @@ export const MAX_CHARTS_PER_STREAM = 64;
 /** How often a live group refreshes its rollout annotations. */
 export const ANNOTATIONS_REFRESH_MS = 10_000;
 /**
- * Drawing per frame before the other charts wait for the next frame: a page of
- * dozens of charts updated at once is drawn over a few frames instead of
- * blocking one (a chart is never cut in half: one slow chart can overrun it).
- * 8 ms leaves the rest of a 16.7 ms frame to the browser (see web/bench).
+ * What one slice of drawing may cost, the canvas flush that follows it
+ * included: a page of dozens of charts updated at once is drawn over a few
+ * frames instead of blocking one, and 12 ms leaves the browser room for the
+ * frame itself. A chart is never cut in half: one slow chart can overrun it.
  */
-export const FRAME_BUDGET_MS = 8;
+export const SLICE_TARGET_MS = 12;
 /** A live chart that got no data for this long is still re-rendered, so that its window moves on and the gap shows. */
 const STALE_RENDER_MS = 1500;
 
@@ -56,31 +56,52 @@ export function ChartGroup(props: ChartGroupProps) {
   // ---- rendering: one animation frame per group, whatever the number of events ----
   // The frame callback only posts a message; the charts draw in that task, right
   // after the frame. Measured (web/bench, headless Chromium, software canvas):
-  // canvases drawn inside a frame callback are flushed in that frame's commit,
-  // which then blocks the main thread for about as long again as the drawing;
-  // drawn in a task, the flush at the end of the task is cheap.
+  // drawn inside the frame callback, consecutive slices run back to back with the
+  // frames and the main thread never breathes; drawn in a task, each slice is
+  // followed by a frame of its own.
+  //
+  // A canvas is rasterized at the end of the task that drew it, after the
+  // script: the slice's drawing budget is the target divided by (1 + the flush's
+  // share), learned from a message posted at the end of each slice (it runs once
+  // the flush is done). On a GPU-rastered canvas the flush is nearly free and a
+  // slice draws for 12 ms; in software it costs about twice the drawing.
   const dirty = new Set<ChartEntry>();
   let pending = false;
+  /** Raster time at the end of a slice's task per ms of drawing, learned (moving average). */
+  let rasterShare = 1;
+  /** The drawing time of the slice whose raster is being timed, -1 when none is. */
+  let measuring = -1;
   const channel = new MessageChannel();
   const schedule = () => {
     if (pending || dirty.size === 0 || document.hidden || disposed) return;
     pending = true;
     requestAnimationFrame(() => channel.port2.postMessage(null));
   };
-  const flush = () => {
+  const drawSlice = () => {
     pending = false;
     if (disposed) return;
     const start = performance.now();
-    const budget = props.frameBudgetMs ?? FRAME_BUDGET_MS;
+    const budget = props.frameBudgetMs ?? SLICE_TARGET_MS / (1 + rasterShare);
     for (const entry of dirty) {
       dirty.delete(entry);
       entry.render();
       entry.lastRender = performance.now();
       if (entry.lastRender - start > budget) break;
     }
+    const drew = performance.now() - start;
+    if (drew > 1 && measuring < 0) {
+      measuring = drew;
+      rasterDone.port2.postMessage(performance.now());
+    }
     schedule();
   };
-  channel.port1.onmessage = flush;
+  channel.port1.onmessage = drawSlice;
+  const rasterDone = new MessageChannel();
+  rasterDone.port1.onmessage = (e: MessageEvent<number>) => {
+    const ratio = Math.min(8, Math.max(0, (performance.now() - e.data) / measuring));
+    rasterShare = rasterShare * 0.7 + ratio * 0.3;
+    measuring = -1;
+  };
   const markDirty = (entry: ChartEntry) => {
     dirty.add(entry);
     schedule();
@@ -252,6 +273,7 @@ export function ChartGroup(props: ChartGroupProps) {
     clearInterval(annotationsClock);
     document.removeEventListener("visibilitychange", onVisibility);
     channel.port1.close();
+    rasterDone.port1.close();
     disconnect();
     for (const [, load] of loads) load.abort.abort();
     annotationsAbort?.abort();

@@ -29,9 +29,9 @@ export type ChartGroupProps = {
    */
   source?: ChartSource;
   /**
-   * Drawing per frame before the rest of the charts wait for the next frame
-   * (default 8 ms: `FRAME_BUDGET_MS` in ChartGroup.tsx); `Infinity` draws every
-   * chart that has news in one go.
+   * A fixed drawing budget per slice in ms, instead of the one the group learns
+   * (12 ms with the canvas flush that follows the drawing: `SLICE_TARGET_MS` in
+   * ChartGroup.tsx); `Infinity` draws every chart that has news in one go.
    */
   frameBudgetMs?: number;
   /** Extra class on the group's grid (e.g. a page's own column layout). */
