@@ -5,7 +5,6 @@ import {
   fitLine,
   formatDuration,
   wrapLine,
-  formatPercent,
   paint,
   progressBar,
   renderHistory,
@@ -139,7 +138,6 @@ describe("formatting helpers", () => {
     [183_600, "2d3h"],
     [-3, "0s"],
   ])("formatDuration(%i) = %s", (s, text) => expect(formatDuration(s)).toBe(text));
-  it("formatPercent keeps one decimal at most", () => expect([95, 2.5, 33.333, 0.423, 0].map(formatPercent)).toEqual(["95%", "2.5%", "33.3%", "0.42%", "0%"]));
   it("wrapLine breaks at spaces with a hanging indent", () => {
     expect(wrapLine("state     rolled back: wave 1 gate failed: 9 of 30", 30, 10)).toEqual(["state     rolled back: wave 1", "          gate failed: 9 of 30"]);
     expect(wrapLine("short", 30, 10)).toEqual(["short"]);

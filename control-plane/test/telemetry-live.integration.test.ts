@@ -1,11 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { EventSource } from "eventsource";
-import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink } from "@trpc/client";
-import { telemetrySubject, type TelemetryBatch } from "@probepilot/shared";
-import type { AppRouter } from "../src/trpc/app-router.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
 import { enrollAgents, type EnrolledAgent } from "./support/fake-hello.ts";
 import { eventually, sleep } from "./support/eventually.ts";
+import { publishGauge, sseClient } from "./support/live-telemetry.ts";
 
 let h: Harness;
 let tenantId: string;
@@ -20,33 +17,11 @@ afterAll(async () => {
   await h?.stop();
 });
 
-/** A client that runs subscriptions over SSE, authenticating with a header as any HTTP client would. */
-function sseClient(token = h.adminToken) {
-  const url = `${h.cp.url}/trpc`;
-  return createTRPCClient<AppRouter>({
-    links: [
-      splitLink({
-        condition: (op) => op.type === "subscription",
-        true: httpSubscriptionLink({
-          url,
-          EventSource,
-          eventSourceOptions: () => ({ fetch: (input, init) => fetch(input, { ...init, headers: { ...init?.headers, authorization: `Bearer ${token}` } }) }),
-        }),
-        false: httpLink({ url, headers: { authorization: `Bearer ${token}` } }),
-      }),
-    ],
-  });
-}
-
-let seq = 0;
-async function publish(agent: EnrolledAgent, points: [number, number][], metric = "live_metric") {
-  const batch: TelemetryBatch = { v: 1, tenantId, agentId: agent.agentId, probe: "host", probeVersion: "builtin", seq: seq++, sentAt: Date.now(), series: [{ metric, kind: "gauge", labels: {}, points }], histograms: [], events: [], profiles: [] };
-  await h.cp.nc.jetstream().publish(telemetrySubject(tenantId, agent.agentId, "host"), JSON.stringify(batch));
-}
+const publish = (agent: EnrolledAgent, points: [number, number][], metric = "live_metric") => publishGauge(h, tenantId, agent.agentId, metric, points);
 
 type Event = { id: string; data: any; at: number };
 
-function subscribe(input: Record<string, unknown>, client = sseClient()) {
+function subscribe(input: Record<string, unknown>, client = sseClient(h)) {
   const events: Event[] = [];
   const errors: unknown[] = [];
   const sub = client.telemetry.live.subscribe(input as never, {
@@ -150,7 +125,7 @@ describe("telemetry.live", () => {
   });
 
   it("needs a token, and checks the input", async () => {
-    const anon = subscribe({ metric: "live_metric", stepMs: 1000, agg: "avg" }, sseClient("ppt_wrong"));
+    const anon = subscribe({ metric: "live_metric", stepMs: 1000, agg: "avg" }, sseClient(h, "ppt_wrong"));
     await eventually(() => expect(anon.errors.length).toBeGreaterThanOrEqual(1));
     anon.stop();
     expect(String((anon.errors[0] as Error).message)).toMatch(/unknown or revoked/);

@@ -12,3 +12,4 @@ export * from "./describe-zod-error.ts";
 export * from "./telemetry-validate.ts";
 export * from "./histogram.ts";
 export * from "./rollout.ts";
+export * from "./rollout-describe.ts";

@@ -1,4 +1,24 @@
-import type { RolloutAgentCounts, RolloutAgentState, RolloutAgentView, RolloutPreview, RolloutState, RolloutView, RolloutWaveView, Stratum } from "@probepilot/shared";
+import {
+  ROLLOUT_AGENT_STATE_ORDER,
+  countsTotal,
+  describeRunningPhase,
+  formatHealthyPercent,
+  formatPercent,
+  formatWave,
+  healthyCount,
+  secondsBetween,
+  secondsUntil,
+  waveOfTotal,
+  waveStateValues,
+  type RolloutAgentCounts,
+  type RolloutAgentState,
+  type RolloutAgentView,
+  type RolloutPreview,
+  type RolloutState,
+  type RolloutView,
+  type RolloutWaveView,
+  type Stratum,
+} from "@probepilot/shared";
 import { ago, renderTable } from "./table.ts";
 import { iso } from "./time.ts";
 
@@ -104,27 +124,10 @@ export function formatDuration(seconds: number): string {
   return h ? `${Math.floor(s / 86_400)}d${h}h` : `${Math.floor(s / 86_400)}d`;
 }
 
-/** Seconds from `now` until an ISO time (0 once it has passed). */
-const secondsUntil = (at: string, now: number) => Math.max(0, Math.ceil((Date.parse(at) - now) / 1000));
-
-/** A percentage with at most one decimal, two significant digits below 1: `87%`, `2.5%`, `0.42%`. */
-export function formatPercent(value: number): string {
-  return `${value > 0 && value < 1 ? Number(value.toPrecision(2)) : Number(value.toFixed(1))}%`;
-}
-
-/**
- * The healthy share, rounded *down* to one decimal: a gate that needs 95% must
- * never read "95% healthy (need 95%)" while it is still waiting at 94.96%.
- */
-const healthyPercent = (value: number) => `${Math.floor(value * 10) / 10}%`;
-
 const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? one : many}`;
 
 // ---------------------------------------------------------------------------
 // Agent states and progress bars
-
-/** The order states appear in bars and count lists: healthy first, waiting last. */
-const STATE_ORDER: readonly RolloutAgentState[] = ["verified", "applied", "applying", "failed", "rolled_back", "skipped", "pending"];
 
 const AGENT_STATE_STYLE: Record<RolloutAgentState, { glyph: string; style: Style; label: string }> = {
   verified: { glyph: "█", style: "green", label: "verified" },
@@ -135,10 +138,6 @@ const AGENT_STATE_STYLE: Record<RolloutAgentState, { glyph: string; style: Style
   skipped: { glyph: "░", style: "dim", label: "skipped" },
   pending: { glyph: "·", style: "dim", label: "pending" },
 };
-
-/** Agents running the version (the gate's "healthy", before and after verification). */
-export const healthyCount = (c: RolloutAgentCounts) => c.applied + c.verified;
-const countsTotal = (c: RolloutAgentCounts) => STATE_ORDER.reduce((sum, s) => sum + c[s], 0);
 
 /**
  * Splits `width` cells between `values` in proportion, so that the cells add up
@@ -178,15 +177,14 @@ export function barSegments(values: readonly number[], width: number): number[] 
  * state has its own glyph.
  */
 export function progressBar(counts: RolloutAgentCounts, planned: number, width: number, p: Paint): string {
-  const values = STATE_ORDER.map((s) => counts[s] + (s === "pending" ? Math.max(0, planned - countsTotal(counts)) : 0));
-  const cells = barSegments(values, width);
+  const cells = barSegments(waveStateValues(counts, planned), width);
   if (cells.every((c) => c === 0)) return p.dim(AGENT_STATE_STYLE.pending.glyph.repeat(width));
-  return STATE_ORDER.map((s, i) => p[AGENT_STATE_STYLE[s].style](AGENT_STATE_STYLE[s].glyph.repeat(cells[i]!))).join("");
+  return ROLLOUT_AGENT_STATE_ORDER.map((s, i) => p[AGENT_STATE_STYLE[s].style](AGENT_STATE_STYLE[s].glyph.repeat(cells[i]!))).join("");
 }
 
 /** `verified 5 · applied 23 · failed 2 · pending 7`: the non-zero states, in bar order. */
 export function formatCounts(counts: RolloutAgentCounts, p: Paint = paint(false)): string {
-  const parts = STATE_ORDER.filter((s) => counts[s] > 0).map((s) => p[AGENT_STATE_STYLE[s].style](`${AGENT_STATE_STYLE[s].label} ${counts[s]}`));
+  const parts = ROLLOUT_AGENT_STATE_ORDER.filter((s) => counts[s] > 0).map((s) => p[AGENT_STATE_STYLE[s].style](`${AGENT_STATE_STYLE[s].label} ${counts[s]}`));
   return parts.length ? parts.join(" · ") : p.dim("no agents yet");
 }
 
@@ -213,34 +211,21 @@ const STATE_STYLE: Record<RolloutState, Style> = {
 /** The states a rollout never leaves. */
 export const FINAL_ROLLOUT_STATES: readonly RolloutState[] = ["completed", "rolled_back", "aborted"];
 
-const waveOfTotal = (v: Pick<RolloutView, "currentWave" | "waves">) => `wave ${v.currentWave + 1}/${v.waves.length}`;
-
 /**
  * Where the rollout is, in words, after its state:
  * `wave 2/4 gate: 87% healthy of 120 (need 95%), times out in 4m12s`,
  * `wave 2/4 baking, next wave in 45s`, `wave 1 gate failed: …` (the reason).
  */
 export function describePhase(v: RolloutView, now: number): string {
-  const gate = v.strategy.gate;
   switch (v.state) {
-    case "running": {
-      if (v.phase === "bake") {
-        const left = v.bakeEndsAt ? formatDuration(secondsUntil(v.bakeEndsAt, now)) : "?";
-        return `${waveOfTotal(v)} baking, ${v.currentWave + 1 === v.waves.length ? "completes" : "next wave"} in ${left}`;
-      }
-      if (v.phase === "gate") {
-        const timeout = v.gateDeadline ? (secondsUntil(v.gateDeadline, now) === 0 ? "times out now" : `times out in ${formatDuration(secondsUntil(v.gateDeadline, now))}`) : "no timeout";
-        if (v.health.members === 0) return `${waveOfTotal(v)} gate: no members reporting yet (need ${formatPercent(gate.minHealthyPercent)} healthy), ${timeout}`;
-        return `${waveOfTotal(v)} gate: ${healthyPercent(v.health.healthyPercent)} healthy of ${v.health.members} (need ${formatPercent(gate.minHealthyPercent)}), ${timeout}`;
-      }
-      return `${waveOfTotal(v)} starting`;
-    }
+    case "running":
+      return describeRunningPhase(v, now, formatDuration);
     case "paused":
       return `at ${waveOfTotal(v)}${v.stateReason ? `: ${v.stateReason}` : ""}`;
     case "rolling_back":
       return `${v.stateReason ?? "the version is being removed"} · ${v.totals.rolled_back} agent(s) back so far`;
     case "completed":
-      return v.completedAt ? `${ago(v.completedAt, now)}, took ${formatDuration((Date.parse(v.completedAt) - Date.parse(v.createdAt)) / 1000)}` : "";
+      return v.completedAt ? `${ago(v.completedAt, now)}, took ${formatDuration(secondsBetween(v.createdAt, v.completedAt))}` : "";
     case "rolled_back":
     case "aborted":
       return v.stateReason ?? "";
@@ -278,7 +263,7 @@ export function describeStrategy(s: RolloutView["strategy"]): string {
   const guards = [`≤${formatPercent(s.gate.maxFailedPercent)} failed`];
   if (s.gate.maxProbeCpuPercent !== undefined) guards.push(`probe cpu ≤${formatPercent(s.gate.maxProbeCpuPercent)}`);
   return [
-    `waves ${s.waves.map((w) => ("percent" in w ? `${w.percent}%` : `${w.count}`)).join(" → ")}`,
+    `waves ${s.waves.map(formatWave).join(" → ")}`,
     `bake ${formatDuration(s.bakeSeconds)}`,
     `gate ≥${formatPercent(s.gate.minHealthyPercent)} healthy within ${formatDuration(s.gate.timeoutSeconds)}, ${guards.join(", ")}`,
     `on failure: ${s.onFailure === "rollback" ? "roll back" : "pause"}`,
@@ -305,7 +290,7 @@ function waveMarker(v: RolloutView, w: RolloutWaveView, p: Paint): string {
 }
 
 function waveTiming(v: RolloutView, w: RolloutWaveView, now: number, p: Paint): string {
-  if (w.completedAt && w.startedAt) return p.dim(`done in ${formatDuration((Date.parse(w.completedAt) - Date.parse(w.startedAt)) / 1000)}`);
+  if (w.completedAt && w.startedAt) return p.dim(`done in ${formatDuration(secondsBetween(w.startedAt, w.completedAt))}`);
   if (w.completedAt) return p.dim("done");
   if (!w.startedAt) return "";
   if (w.index === v.currentWave && v.state === "running") {
@@ -364,7 +349,7 @@ function renderWaves(v: RolloutView, now: number, width: number | undefined, p: 
     }
   }
   // The legend names the glyphs shown; healthy and pending are always there to read the rest by.
-  const shown = STATE_ORDER.filter((s) => s === "verified" || s === "applied" || s === "pending" || v.waves.some((wv) => wv.counts[s] > 0));
+  const shown = ROLLOUT_AGENT_STATE_ORDER.filter((s) => s === "verified" || s === "applied" || s === "pending" || v.waves.some((wv) => wv.counts[s] > 0));
   lines.push(`  ${p.dim(shown.map((s) => `${AGENT_STATE_STYLE[s].glyph} ${AGENT_STATE_STYLE[s].label}`).join("  "))}`);
   return lines;
 }
@@ -401,7 +386,7 @@ export function renderRolloutStatus(v: RolloutView, opts: { color: boolean; now:
   if (v.health.members > 0) {
     const cpu = v.health.meanProbeCpuPercent === null ? "" : ` · probe cpu ${formatPercent(v.health.meanProbeCpuPercent)} of a core (mean)`;
     const failed = v.health.failedPercent > v.strategy.gate.maxFailedPercent ? p.red(`${formatPercent(v.health.failedPercent)} failed`) : `${formatPercent(v.health.failedPercent)} failed`;
-    lines.push(`health    ${healthyPercent(v.health.healthyPercent)} healthy · ${failed}${cpu} · of ${plural(v.health.members, "member")}`);
+    lines.push(`health    ${formatHealthyPercent(v.health.healthyPercent)} healthy · ${failed}${cpu} · of ${plural(v.health.members, "member")}`);
   }
   lines.push(`created   ${ago(v.createdAt, now)} by ${v.createdBy} · updated ${ago(v.updatedAt, now)}`);
   // The heading lines wrap under their value; the rest is cut to the width.

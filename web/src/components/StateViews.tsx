@@ -1,4 +1,4 @@
-import { Show, type JSX } from "solid-js";
+import { Show, type Accessor, type JSX, type Resource } from "solid-js";
 import { errorCode, errorMessage } from "../api/client.ts";
 
 /** A spinner line for a panel whose data is on its way. */
@@ -45,5 +45,55 @@ export function ErrorState(props: { error: unknown; retry?: () => void; what?: s
         </button>
       </Show>
     </div>
+  );
+}
+
+/**
+ * A panel's loading, error and loaded states in one place: the children once
+ * `data` is there (kept through a failed refresh, as a poll keeps it), else the
+ * error with a Retry button, else a spinner. `what` names the data in the error
+ * ("the probe catalog"), `loading` in the spinner when it reads better shorter.
+ */
+export function Loaded<T>(props: {
+  data: T | null | undefined | false;
+  error: unknown;
+  retry?: () => void;
+  what: string;
+  loading?: string;
+  children: JSX.Element | ((data: Accessor<NonNullable<T>>) => JSX.Element);
+}) {
+  return (
+    <Show when={props.data} fallback={<LoadingOrError error={props.error} retry={props.retry} what={props.what} loading={props.loading} />}>
+      {props.children}
+    </Show>
+  );
+}
+
+/** What stands in for data not there yet: the last attempt's error (with Retry), else a spinner. */
+export function LoadingOrError(props: { error: unknown; retry?: () => void; what: string; loading?: string }) {
+  return (
+    <Show when={props.error} fallback={<Loading what={props.loading ?? props.what} />}>
+      <ErrorState error={props.error} retry={props.retry} what={props.what} />
+    </Show>
+  );
+}
+
+/**
+ * {@link Loaded} for a `createResource`: a failed fetch shows its error in place
+ * of the data (a resource that failed has no value to keep); a refetch keeps the
+ * previous value on screen until the new one arrives.
+ */
+export function ResourceLoaded<T>(props: {
+  resource: Resource<T>;
+  retry: () => void;
+  what: string;
+  loading?: string;
+  children: JSX.Element | ((data: Accessor<NonNullable<T>>) => JSX.Element);
+}) {
+  // `latest` throws a resource's error: read it only when there is none.
+  return (
+    <Loaded data={props.resource.error ? undefined : props.resource.latest} error={props.resource.error} retry={props.retry} what={props.what} loading={props.loading}>
+      {props.children}
+    </Loaded>
   );
 }

@@ -5,7 +5,7 @@ import { AGENT_STATUSES, tryParseSelector } from "@probepilot/shared";
 import { api, errorMessage, type RouterOutputs } from "../../api/client.ts";
 import { Page, Panel } from "../../components/Page.tsx";
 import { SelectorInput } from "../../components/SelectorInput.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, LoadingOrError } from "../../components/StateViews.tsx";
 import { StateBadge } from "../../components/Badges.tsx";
 import { useUrlParam } from "../../lib/url-state.ts";
 import { formatAgo, formatTime } from "../../lib/format.ts";
@@ -202,9 +202,7 @@ export default function AgentsPage() {
               when={tryParseSelector(selectorParam()).ok}
               fallback={<Empty title="The selector does not parse">Fix it where the error points (above), e.g. env in (prod, staging); the list follows as soon as it does.</Empty>}
             >
-              <Show when={poll.error()} fallback={<Loading what="agents" />}>
-                <ErrorState error={poll.error()} retry={poll.refresh} what="the agents" />
-              </Show>
+              <LoadingOrError error={poll.error()} retry={poll.refresh} what="the agents" loading="agents" />
             </Show>
           }
         >

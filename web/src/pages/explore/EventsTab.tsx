@@ -7,8 +7,8 @@ import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
 import { useUrlParam } from "../../lib/url-state.ts";
 import { formatTime } from "../../lib/format.ts";
 import { resolveRange, type TimeRange } from "../../lib/time-range.ts";
-import { SelectorField, selectorOrUndefined } from "./SelectorField.tsx";
-import { usePoll } from "../../lib/use-poll.ts";
+import { AgentSelectorField, selectorOrUndefined } from "./SelectorField.tsx";
+import { useMatchingAgents } from "./use-matching-agents.ts";
 import { attrText, formatAttrFilters, mergeEvents, parseAttrFilters, refreshEvents, type AttrValue } from "./event-filters.ts";
 
 type EventItem = RouterOutputs["telemetry"]["events"]["items"][number];
@@ -41,12 +41,9 @@ export function EventsTab(props: { range: TimeRange; selector: string; onSelecto
   const live = () => props.range.kind === "live";
 
   // Hostnames for the Host column: a nicety, rows fall back to the agent id.
-  const agents = usePoll(
-    () => ({ selector: selectorOrUndefined(props.selector) }),
-    async (input) => new Map((await api.agents.list.query({ ...input, limit: 500 })).items.map((a) => [a.id, a.hostname])),
-    { poll: () => false, intervalMs: 60_000 },
-  );
-  const hostname = (id: string) => agents.data()?.get(id);
+  const agents = useMatchingAgents(() => props.selector, 500);
+  const hostnames = createMemo(() => new Map((agents.data()?.items ?? []).map((a) => [a.id, a.hostname])));
+  const hostname = (id: string) => hostnames().get(id);
 
   const [items, setItems] = createSignal<EventItem[]>([]);
   const [cursor, setCursor] = createSignal<string | null>(null);
@@ -159,7 +156,7 @@ export function EventsTab(props: { range: TimeRange; selector: string; onSelecto
               <For each={PROBE_KINDS}>{(k) => <option value={k}>{k}</option>}</For>
             </select>
           </div>
-          <SelectorField label="Selector" value={props.selector} onChange={props.onSelector} search placeholder="all agents · env=prod, region in (eu, us)" />
+          <AgentSelectorField value={props.selector} onChange={props.onSelector} />
           <div class="field attrs-field" classList={{ invalid: !attrsParse().ok }}>
             <label for={attrsId}>Attributes</label>
             <input

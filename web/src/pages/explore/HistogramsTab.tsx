@@ -2,12 +2,12 @@ import { A } from "@solidjs/router";
 import { createMemo, For, Show } from "solid-js";
 import { api, type RouterOutputs } from "../../api/client.ts";
 import { Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, Loaded } from "../../components/StateViews.tsx";
 import { useUrlParam } from "../../lib/url-state.ts";
 import { formatSi, formatTime, formatValue } from "../../lib/format.ts";
 import { resolveRange, stepFor, type TimeRange } from "../../lib/time-range.ts";
 import { usePoll } from "../../lib/use-poll.ts";
-import { SelectorField, selectorOrUndefined } from "./SelectorField.tsx";
+import { AgentSelectorField, SelectorField, selectorOrUndefined } from "./SelectorField.tsx";
 import { MetricPicker } from "./MetricPicker.tsx";
 import { Heatmap } from "./Heatmap.tsx";
 import { isEmptyHistogram, percentileLabel, rangePercentiles } from "./heatmap-model.ts";
@@ -63,7 +63,7 @@ export function HistogramsTab(props: { range: TimeRange; selector: string; onSel
           <Show when={catalog.data()} fallback={<div class="field metric-picker"><span class="field-label">Histogram</span><input disabled placeholder="loading the catalog…" /></div>}>
             {(items) => <MetricPicker label="Histogram" catalog={items()} value={metricName()} onPick={(m) => setHist(m.metric)} placeholder="type to filter histograms" />}
           </Show>
-          <SelectorField label="Selector" value={props.selector} onChange={props.onSelector} search placeholder="all agents · env=prod, region in (eu, us)" />
+          <AgentSelectorField value={props.selector} onChange={props.onSelector} />
           <SelectorField label="Series selector" value={seriesSel()} onChange={setSeriesSel} placeholder={info()?.labelKeys.length ? `over ${info()!.labelKeys.join(", ")} · e.g. ${info()!.labelKeys[0]}=x` : "this histogram has no labels"} />
         </div>
         <p class="muted explore-note">
@@ -71,50 +71,46 @@ export function HistogramsTab(props: { range: TimeRange; selector: string; onSel
         </p>
       </Panel>
 
-      <Show when={!catalog.error() || catalog.data()} fallback={<ErrorState error={catalog.error()} retry={catalog.refresh} what="the histogram catalog" />}>
-        <Show when={catalog.data()} fallback={<Loading what="the histogram catalog" />}>
-          {(items) => (
-            <Show when={items().length > 0} fallback={<NoHistograms selector={props.selector} />}>
-              <Panel
-                title={metricName()}
-                actions={
-                  <span class="muted">
-                    {histogram.data() ? `${histogram.data()!.seriesMatched} series · step ${histogram.data()!.stepMs / 1000} s · as of ${formatTime(histogram.updatedAt() ?? Date.now())}` : ""}
-                  </span>
-                }
-              >
-                <Show when={!histogram.error() || histogram.data()} fallback={<ErrorState error={histogram.error()} retry={histogram.refresh} what={metricName()} />}>
-                  <Show when={histogram.data()} fallback={<Loading what={metricName()} />}>
-                    {(h) => (
-                      <Show when={!isEmptyHistogram(h())} fallback={<EmptyRange metric={metricName()} result={h()} />}>
-                        <Show when={summary()}>
-                          {(s) => (
-                            <div class="histogram-stats">
+      <Loaded data={catalog.data()} error={catalog.error()} retry={catalog.refresh} what="the histogram catalog">
+        {(items) => (
+          <Show when={items().length > 0} fallback={<NoHistograms selector={props.selector} />}>
+            <Panel
+              title={metricName()}
+              actions={
+                <span class="muted">
+                  {histogram.data() ? `${histogram.data()!.seriesMatched} series · step ${histogram.data()!.stepMs / 1000} s · as of ${formatTime(histogram.updatedAt() ?? Date.now())}` : ""}
+                </span>
+              }
+            >
+              <Loaded data={histogram.data()} error={histogram.error()} retry={histogram.refresh} what={metricName()}>
+                {(h) => (
+                  <Show when={!isEmptyHistogram(h())} fallback={<EmptyRange metric={metricName()} result={h()} />}>
+                    <Show when={summary()}>
+                      {(s) => (
+                        <div class="histogram-stats">
+                          <div class="stat">
+                            <span class="stat-value">{formatSi(s().samples)}</span>
+                            <span class="stat-label">samples</span>
+                          </div>
+                          <For each={s().percentiles}>
+                            {(p) => (
                               <div class="stat">
-                                <span class="stat-value">{formatSi(s().samples)}</span>
-                                <span class="stat-label">samples</span>
+                                <span class="stat-value">{formatValue(p.value, info()?.unit)}</span>
+                                <span class="stat-label">{p.p === 100 ? "max (bucket bound)" : percentileLabel(p.p)} over the range</span>
                               </div>
-                              <For each={s().percentiles}>
-                                {(p) => (
-                                  <div class="stat">
-                                    <span class="stat-value">{formatValue(p.value, info()?.unit)}</span>
-                                    <span class="stat-label">{p.p === 100 ? "max (bucket bound)" : percentileLabel(p.p)} over the range</span>
-                                  </div>
-                                )}
-                              </For>
-                            </div>
-                          )}
-                        </Show>
-                        <Heatmap data={h()} unit={info()?.unit ?? null} height={340} label={`${metricName()} heatmap`} />
-                      </Show>
-                    )}
+                            )}
+                          </For>
+                        </div>
+                      )}
+                    </Show>
+                    <Heatmap data={h()} unit={info()?.unit ?? null} height={340} label={`${metricName()} heatmap`} />
                   </Show>
-                </Show>
-              </Panel>
-            </Show>
-          )}
-        </Show>
-      </Show>
+                )}
+              </Loaded>
+            </Panel>
+          </Show>
+        )}
+      </Loaded>
     </div>
   );
 }

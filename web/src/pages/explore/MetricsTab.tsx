@@ -1,7 +1,7 @@
 import { createMemo, For, Show } from "solid-js";
 import { api } from "../../api/client.ts";
 import { Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, Loaded } from "../../components/StateViews.tsx";
 import { ChartGroup } from "../../charts/ChartGroup.tsx";
 import { TimeChart } from "../../charts/TimeChart.tsx";
 import type { Aggregation } from "../../charts/chart-types.ts";
@@ -9,8 +9,9 @@ import { useUrlParam } from "../../lib/url-state.ts";
 import { resolveRange, stepFor, type TimeRange } from "../../lib/time-range.ts";
 import { formatTime, formatValue } from "../../lib/format.ts";
 import { usePoll } from "../../lib/use-poll.ts";
-import { SelectorField, selectorOrUndefined } from "./SelectorField.tsx";
+import { AgentSelectorField, SelectorField, selectorOrUndefined } from "./SelectorField.tsx";
 import { MetricPicker } from "./MetricPicker.tsx";
+import { useMatchingAgents } from "./use-matching-agents.ts";
 import { AGGREGATION_CHOICES, agentLabelKeys, aggregatedUnit, defaultAggregation, groupByChoices, isAggregation, parseGroupBy, seriesTable, type CatalogMetric } from "./metric-catalog.ts";
 
 /** What the page charts when the URL names no metric: every agent's host probe reports it, one series per agent. */
@@ -37,11 +38,7 @@ export function MetricsTab(props: { range: TimeRange; selector: string; onSelect
     // New probes bring new metrics: look again now and then while live.
     { poll: live, intervalMs: 60_000 },
   );
-  const agents = usePoll(
-    () => ({ selector: selectorOrUndefined(props.selector) }),
-    (input) => api.agents.list.query({ ...input, limit: 200 }),
-    { poll: () => false, intervalMs: 60_000 },
-  );
+  const agents = useMatchingAgents(() => props.selector, 200);
 
   const metricName = createMemo(() => {
     if (metricParam()) return metricParam();
@@ -94,7 +91,7 @@ export function MetricsTab(props: { range: TimeRange; selector: string; onSelect
           <Show when={catalog.data()} fallback={<div class="field metric-picker"><span class="field-label">Metric</span><input disabled placeholder="loading the catalog…" /></div>}>
             {(items) => <MetricPicker label="Metric" catalog={items()} value={metricName()} onPick={pickMetric} />}
           </Show>
-          <SelectorField label="Selector" value={props.selector} onChange={props.onSelector} search placeholder="all agents · env=prod, region in (eu, us)" />
+          <AgentSelectorField value={props.selector} onChange={props.onSelector} />
           <SelectorField label="Series selector" value={seriesSel()} onChange={setSeriesSel} placeholder={info()?.labelKeys.length ? `over ${info()!.labelKeys.join(", ")} · e.g. ${info()!.labelKeys[0]}!=x` : "over the metric's own labels"} />
           <div class="field">
             <label for="explore-agg">Aggregation</label>
@@ -118,10 +115,7 @@ export function MetricsTab(props: { range: TimeRange; selector: string; onSelect
         </Show>
       </Panel>
 
-      <Show when={catalog.error() && !catalog.data()}>
-        <ErrorState error={catalog.error()} retry={catalog.refresh} what="the metric catalog" />
-      </Show>
-      <Show when={catalog.data()} fallback={<Show when={!catalog.error()}><Loading what="the metric catalog" /></Show>}>
+      <Loaded data={catalog.data()} error={catalog.error()} retry={catalog.refresh} what="the metric catalog">
         {(items) => (
           <Show
             when={items().length > 0}
@@ -161,55 +155,54 @@ export function MetricsTab(props: { range: TimeRange; selector: string; onSelect
                   </span>
                 }
               >
-                <Show when={!table.error()} fallback={<ErrorState error={table.error()} retry={table.refresh} what="the series" />}>
-                  <Show when={table.data()} fallback={<Loading what="the series" />}>
-                    <Show when={rows().length > 0} fallback={<Empty title="No samples in this range">Widen the time range, or loosen the selectors.</Empty>}>
-                      <div class="scroll series-table">
-                        <table aria-label="Series">
-                          <thead>
-                            <tr>
-                              <th>Series</th>
-                              <th class="num">Last</th>
-                              <th class="num">Min</th>
-                              <th class="num">Max</th>
-                              <th class="num">Mean</th>
-                            </tr>
-                          </thead>
-                          <tbody>
-                            <For each={rows()}>
-                              {(r) => (
-                                <tr>
-                                  <td>
-                                    <Show when={Object.keys(r.labels).length > 0} fallback={<span class="muted">{metricName()} (all series)</span>}>
-                                      <span class="labels">
-                                        <For each={Object.entries(r.labels)}>
-                                          {([k, v]) => (
-                                            <span class="label-chip">
-                                              {k}=<b>{v}</b>
-                                            </span>
-                                          )}
-                                        </For>
-                                      </span>
-                                    </Show>
-                                  </td>
-                                  <td class="num">{formatValue(r.last, unit())}</td>
-                                  <td class="num">{formatValue(r.min, unit())}</td>
-                                  <td class="num">{formatValue(r.max, unit())}</td>
-                                  <td class="num">{formatValue(r.avg, unit())}</td>
-                                </tr>
-                              )}
-                            </For>
-                          </tbody>
-                        </table>
-                      </div>
-                    </Show>
+                {/* Unlike the catalog, a failed refresh shows its error in place of the older table. */}
+                <Loaded data={table.error() ? undefined : table.data()} error={table.error()} retry={table.refresh} what="the series">
+                  <Show when={rows().length > 0} fallback={<Empty title="No samples in this range">Widen the time range, or loosen the selectors.</Empty>}>
+                    <div class="scroll series-table">
+                      <table aria-label="Series">
+                        <thead>
+                          <tr>
+                            <th>Series</th>
+                            <th class="num">Last</th>
+                            <th class="num">Min</th>
+                            <th class="num">Max</th>
+                            <th class="num">Mean</th>
+                          </tr>
+                        </thead>
+                        <tbody>
+                          <For each={rows()}>
+                            {(r) => (
+                              <tr>
+                                <td>
+                                  <Show when={Object.keys(r.labels).length > 0} fallback={<span class="muted">{metricName()} (all series)</span>}>
+                                    <span class="labels">
+                                      <For each={Object.entries(r.labels)}>
+                                        {([k, v]) => (
+                                          <span class="label-chip">
+                                            {k}=<b>{v}</b>
+                                          </span>
+                                        )}
+                                      </For>
+                                    </span>
+                                  </Show>
+                                </td>
+                                <td class="num">{formatValue(r.last, unit())}</td>
+                                <td class="num">{formatValue(r.min, unit())}</td>
+                                <td class="num">{formatValue(r.max, unit())}</td>
+                                <td class="num">{formatValue(r.avg, unit())}</td>
+                              </tr>
+                            )}
+                          </For>
+                        </tbody>
+                      </table>
+                    </div>
                   </Show>
-                </Show>
+                </Loaded>
               </Panel>
             </Show>
           </Show>
         )}
-      </Show>
+      </Loaded>
     </div>
   );
 }

@@ -2,13 +2,14 @@ import { A } from "@solidjs/router";
 import { createMemo, createSignal, For, Show } from "solid-js";
 import { api } from "../../api/client.ts";
 import { Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, Loaded } from "../../components/StateViews.tsx";
 import { useUrlParam } from "../../lib/url-state.ts";
 import { formatSi, formatTime } from "../../lib/format.ts";
 import { resolveRange, type TimeRange } from "../../lib/time-range.ts";
 import { usePoll } from "../../lib/use-poll.ts";
-import { SelectorField, selectorOrUndefined } from "./SelectorField.tsx";
+import { AgentSelectorField, selectorOrUndefined } from "./SelectorField.tsx";
 import { Flamegraph } from "./Flamegraph.tsx";
+import { useMatchingAgents } from "./use-matching-agents.ts";
 import { buildFlameTree, nodeByPath, pathOf, searchFrames } from "./flame-tree.ts";
 
 /** The probe whose output this tab shows (shared/src/probe-spec.ts). */
@@ -30,11 +31,7 @@ export function ProfileTab(props: { range: TimeRange; selector: string; onSelect
   const [focusPath, setFocusPath] = useUrlParam("focus", "");
   const [pidError, setPidError] = createSignal<string | null>(null);
 
-  const agents = usePoll(
-    () => ({ selector: selectorOrUndefined(props.selector) }),
-    (input) => api.agents.list.query({ ...input, limit: 500 }),
-    { poll: () => false, intervalMs: 60_000 },
-  );
+  const agents = useMatchingAgents(() => props.selector, 500);
 
   const profile = usePoll(
     () => ({ agent: agent(), selector: selectorOrUndefined(props.selector), pid: pid(), comm: comm(), range: props.range }),
@@ -89,7 +86,7 @@ export function ProfileTab(props: { range: TimeRange; selector: string; onSelect
             </select>
           </div>
           <Show when={!agent()}>
-            <SelectorField label="Selector" value={props.selector} onChange={props.onSelector} search placeholder="all agents · env=prod, region in (eu, us)" />
+            <AgentSelectorField value={props.selector} onChange={props.onSelector} />
           </Show>
           <div class="field pid-field" classList={{ invalid: !!pidError() }}>
             <label for="explore-profile-pid">PID</label>
@@ -141,44 +138,42 @@ export function ProfileTab(props: { range: TimeRange; selector: string; onSelect
           </Show>
         }
       >
-        <Show when={!profile.error() || profile.data()} fallback={<ErrorState error={profile.error()} retry={profile.refresh} what="the profile" />}>
-          <Show when={tree()} fallback={<Loading what="the profile" />}>
-            {(t) => (
-              <Show when={t().total[0]! > 0} fallback={<NoProfile agent={agentName() ?? (agent() || null)} filtered={!!(pid() || comm())} />}>
-                <div class="flame-bar">
-                  <nav class="flame-crumbs" aria-label="Zoom">
-                    <button type="button" class="btn btn-small" disabled={focus() === 0} onClick={() => setFocusPath("")} title="Esc">
-                      Reset zoom
-                    </button>
-                    <For each={crumbs()}>
-                      {(c) => (
-                        <>
-                          <span class="muted">›</span>
-                          <button type="button" class="btn btn-small btn-ghost mono crumb" title={c.name} onClick={() => setFocusPath(pathOf(t(), c.node))}>
-                            {c.name}
-                          </button>
-                        </>
-                      )}
-                    </For>
-                  </nav>
-                  <Show when={search()}>
-                    {(s) => (
-                      <span class="flame-matched" role="status">
-                        <span class="flame-swatch" aria-hidden="true" /> “{find().trim()}”: {s().samples > 0 ? `${((100 * s().ratio) >= 10 ? (100 * s().ratio).toFixed(1) : (100 * s().ratio).toFixed(2))}% of samples matched` : "no frame matches"}
-                      </span>
+        <Loaded data={tree()} error={profile.error()} retry={profile.refresh} what="the profile">
+          {(t) => (
+            <Show when={t().total[0]! > 0} fallback={<NoProfile agent={agentName() ?? (agent() || null)} filtered={!!(pid() || comm())} />}>
+              <div class="flame-bar">
+                <nav class="flame-crumbs" aria-label="Zoom">
+                  <button type="button" class="btn btn-small" disabled={focus() === 0} onClick={() => setFocusPath("")} title="Esc">
+                    Reset zoom
+                  </button>
+                  <For each={crumbs()}>
+                    {(c) => (
+                      <>
+                        <span class="muted">›</span>
+                        <button type="button" class="btn btn-small btn-ghost mono crumb" title={c.name} onClick={() => setFocusPath(pathOf(t(), c.node))}>
+                          {c.name}
+                        </button>
+                      </>
                     )}
-                  </Show>
-                </div>
-                <Show when={profile.data()?.truncated}>
-                  <p class="muted explore-note">
-                    The {profile.data()!.stacks.length - 1} most frequent stacks are drawn; the other {(profile.data()!.distinct - profile.data()!.stacks.length + 1).toLocaleString()} are summed into “(other)”. Narrow by agent, PID or command to see them.
-                  </p>
+                  </For>
+                </nav>
+                <Show when={search()}>
+                  {(s) => (
+                    <span class="flame-matched" role="status">
+                      <span class="flame-swatch" aria-hidden="true" /> “{find().trim()}”: {s().samples > 0 ? `${((100 * s().ratio) >= 10 ? (100 * s().ratio).toFixed(1) : (100 * s().ratio).toFixed(2))}% of samples matched` : "no frame matches"}
+                    </span>
+                  )}
                 </Show>
-                <Flamegraph tree={t()} focus={focus()} onFocus={(n) => setFocusPath(pathOf(t(), n))} search={search()} label="CPU flamegraph" />
+              </div>
+              <Show when={profile.data()?.truncated}>
+                <p class="muted explore-note">
+                  The {profile.data()!.stacks.length - 1} most frequent stacks are drawn; the other {(profile.data()!.distinct - profile.data()!.stacks.length + 1).toLocaleString()} are summed into “(other)”. Narrow by agent, PID or command to see them.
+                </p>
               </Show>
-            )}
-          </Show>
-        </Show>
+              <Flamegraph tree={t()} focus={focus()} onFocus={(n) => setFocusPath(pathOf(t(), n))} search={search()} label="CPU flamegraph" />
+            </Show>
+          )}
+        </Loaded>
       </Panel>
     </div>
   );

@@ -12,6 +12,11 @@ export function SelectorField(props: { label: string; value: string; onChange: (
   return <SelectorInput label={props.label} value={draft()} onInput={setDraft} onValid={props.onChange} placeholder={props.placeholder} search={props.search} />;
 }
 
+/** The agent selector every Explore tab shares (the page keeps it in the URL); `/` focuses it. */
+export function AgentSelectorField(props: { value: string; onChange: (selector: string) => void }) {
+  return <SelectorField label="Selector" value={props.value} onChange={props.onChange} search placeholder="all agents · env=prod, region in (eu, us)" />;
+}
+
 /** A selector as the API takes it: blank means "no filter", sent as undefined. */
 export function selectorOrUndefined(text: string): string | undefined {
   return text.trim() === "" ? undefined : text.trim();

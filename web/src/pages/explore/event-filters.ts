@@ -4,9 +4,10 @@
  * `attrs`, written back, and pages of events merged as they are refreshed and
  * paged. Unit-tested in web/test/explore/.
  */
+import type { RouterInputs } from "../../api/client.ts";
 
-/** An attribute value as events carry it (the API filters on the JSON type: `1` is not `"1"`). */
-export type AttrValue = string | number | boolean | null;
+/** An attribute value as `telemetry.events` filters on it (by JSON type: `1` is not `"1"`). */
+export type AttrValue = NonNullable<RouterInputs["telemetry"]["events"]["attrs"]>[string];
 
 export type AttrParse = { ok: true; attrs: Record<string, AttrValue> } | { ok: false; message: string; position: number };
 

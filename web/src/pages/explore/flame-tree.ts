@@ -5,9 +5,10 @@
  * than a pixel (their children are narrower still), so a draw costs what is
  * visible, not the size of the profile. No DOM: unit-tested in web/test/explore/.
  */
+import type { RouterOutputs } from "../../api/client.ts";
 
 /** Folded stacks as `telemetry.profile` returns them. */
-export type FoldedStack = { stack: string; count: number };
+export type FoldedStack = RouterOutputs["telemetry"]["profile"]["stacks"][number];
 
 /**
  * Node `0` is the root ("all samples"); every other node is one frame in one

@@ -4,20 +4,19 @@
  * drawing is in Heatmap.tsx; this part is unit-tested in web/test/explore/.
  */
 import { estimatePercentile } from "@probepilot/shared";
+import type { RouterOutputs } from "../../api/client.ts";
+
+type HistogramResult = RouterOutputs["telemetry"]["histogram"];
 
 /** A row of `telemetry.histogram`'s heatmap: log2 bucket `bucket` = values in [lower, upper). */
-export type HeatmapRow = { bucket: number; lower: number; upper: number; counts: number[] };
+export type HeatmapRow = HistogramResult["heatmap"][number];
 
-/** The part of `telemetry.histogram`'s answer the heatmap draws. */
-export type HeatmapData = {
-  stepMs: number;
-  /** Start of every time bucket (Unix ms); `counts`, `count` and percentile values are aligned with it. */
-  timestamps: number[];
-  heatmap: HeatmapRow[];
-  percentiles: { p: number; values: (number | null)[] }[];
-  /** Σ of the snapshots' counts per time bucket. */
-  count: number[];
-};
+/**
+ * The part of `telemetry.histogram`'s answer the heatmap draws: `timestamps` (the
+ * start of every time bucket, Unix ms) with the rows' `counts`, `count` and the
+ * percentile values aligned with it.
+ */
+export type HeatmapData = Pick<HistogramResult, "stepMs" | "timestamps" | "heatmap" | "percentiles" | "count">;
 
 /**
  * Colour stops from few (dark violet, still visible on the dark theme) to many

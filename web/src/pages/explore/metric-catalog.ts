@@ -4,17 +4,11 @@
  * shows after aggregation, the group-by choices and the per-series summary table.
  * No Solid, no DOM: unit-tested in web/test/explore/.
  */
+import type { RouterOutputs } from "../../api/client.ts";
 import type { Aggregation } from "../../charts/chart-types.ts";
 
-/** One entry of `telemetry.metrics` (the fields the pickers use). */
-export type CatalogMetric = {
-  metric: string;
-  kind: string;
-  unit: string | null;
-  labelKeys: string[];
-  series: number;
-  agents: number;
-};
+/** One entry of `telemetry.metrics`: name, kind, unit, label keys, series and agents. */
+export type CatalogMetric = RouterOutputs["telemetry"]["metrics"][number];
 
 /** The aggregations the API offers, in the order the picker lists them. */
 export const AGGREGATION_CHOICES: readonly Aggregation[] = ["avg", "sum", "min", "max", "count", "rate"];

@@ -1,9 +1,9 @@
 import { A } from "@solidjs/router";
 import { For, Show, createEffect, createMemo, createSignal, on, onCleanup, untrack } from "solid-js";
-import { ACTIVE_ROLLOUT_STATES } from "@probepilot/shared";
+import { ACTIVE_ROLLOUT_STATES, healthyCount } from "@probepilot/shared";
 import { api, type RouterOutputs } from "../../api/client.ts";
 import { ProgressBar, StateBadge } from "../../components/Badges.tsx";
-import { describePhase, formatCounts, healthyCount, waveParts, waveStatus } from "../rollouts/rollout-model.ts";
+import { describePhase, formatCounts, waveParts, waveStatus } from "../rollouts/rollout-model.ts";
 
 type RolloutView = RouterOutputs["rollouts"]["get"];
 

@@ -2,8 +2,9 @@ import { A } from "@solidjs/router";
 import { For, Show, type JSX } from "solid-js";
 import { api, errorMessage, type RouterOutputs } from "../../api/client.ts";
 import { session } from "../../api/session.ts";
+import { AgentLink } from "../../components/AgentLink.tsx";
 import { Page, Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, Loaded, Loading, LoadingOrError } from "../../components/StateViews.tsx";
 import { TimePicker } from "../../components/TimePicker.tsx";
 import { ChartGroup } from "../../charts/ChartGroup.tsx";
 import { TimeChart } from "../../charts/TimeChart.tsx";
@@ -60,9 +61,7 @@ export default function MissionControlPage() {
         when={summary.data()}
         fallback={
           <Panel>
-            <Show when={summary.error()} fallback={<Loading what="the fleet" />}>
-              <ErrorState error={summary.error()} retry={summary.refresh} what="the fleet summary" />
-            </Show>
+            <LoadingOrError error={summary.error()} retry={summary.refresh} what="the fleet summary" loading="the fleet" />
           </Panel>
         }
       >
@@ -81,14 +80,7 @@ export default function MissionControlPage() {
       <div class="grid mc-row">
         <Panel title="Active rollouts" class="mc-rollouts-panel" actions={<A href="/rollouts">All rollouts</A>}>
           <Stale poll={rollouts} what="rollouts" />
-          <Show
-            when={rollouts.data()}
-            fallback={
-              <Show when={rollouts.error()} fallback={<Loading what="rollouts" />}>
-                <ErrorState error={rollouts.error()} retry={rollouts.refresh} what="the active rollouts" />
-              </Show>
-            }
-          >
+          <Loaded data={rollouts.data()} error={rollouts.error()} retry={rollouts.refresh} what="the active rollouts" loading="rollouts">
             {(list) => (
               <Show
                 when={list().length > 0}
@@ -101,7 +93,7 @@ export default function MissionControlPage() {
                 <ActiveRollouts rollouts={list()} now={now()} />
               </Show>
             )}
-          </Show>
+          </Loaded>
         </Panel>
 
         <Panel title="Recent failures" class="mc-failures-panel">
@@ -231,9 +223,7 @@ function RecentFailures(props: { failures: Summary["recentFailures"]; now: numbe
                     {formatAgo(f.at, props.now)}
                   </td>
                   <td class="nowrap">
-                    <A href={`/agents/${f.agentId}`} title={f.agentId}>
-                      {f.hostname || f.agentId}
-                    </A>
+                    <AgentLink id={f.agentId} hostname={f.hostname} />
                   </td>
                   <td class="mono">{f.probe}</td>
                   <td class="mc-failure-message" title={f.message}>

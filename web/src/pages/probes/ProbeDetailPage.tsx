@@ -5,7 +5,7 @@ import { api, errorCode, errorMessage, type RouterOutputs } from "../../api/clie
 import { session } from "../../api/session.ts";
 import { StateBadge } from "../../components/Badges.tsx";
 import { Page, Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, LoadingOrError, ResourceLoaded } from "../../components/StateViews.tsx";
 import { formatAgo, formatTime, shortActor } from "../../lib/format.ts";
 import { useUrlParam } from "../../lib/url-state.ts";
 import { DescriptionText, SchemaForm } from "./SchemaForm.tsx";
@@ -44,53 +44,51 @@ export default function ProbeDetailPage() {
   const missingVersion = () => wanted() !== undefined && probeData() && selected()?.version !== wanted();
 
   return (
-    <Show when={!probe.error} fallback={<Page title={params.name}>{<ErrorState error={probe.error} retry={refetch} what={`probe ${params.name}`} />}</Page>}>
-      <Show when={probeData()} fallback={<Page title={params.name}>{<Loading what={`probe ${params.name}`} />}</Page>}>
-        {(p) => (
-          <Page
-            title={p().name}
-            subtitle={
-              <>
-                <span class="mono">{p().kind}</span> · {p().description || PROBE_KIND_SUMMARIES[p().kind as ProbeKind]} · {p().default ? "runs by default on every agent" : "opt-in: runs where a rollout puts it"}
-              </>
-            }
-            actions={
-              <Show when={selected()}>
-                {(v) => (
-                  <A class="btn btn-primary" href={`/rollouts/new?probe=${encodeURIComponent(p().name)}&version=${v().version}`}>
-                    Roll out this version
-                  </A>
-                )}
-              </Show>
-            }
-          >
-            <Show when={missingVersion()}>
-              <p class="notice">
-                {p().name} has no version {versionParam()}; showing the latest, v{p().versions[0]?.version}.
-              </p>
+    <Show when={probeData()} fallback={<Page title={params.name}><LoadingOrError error={probe.error} retry={refetch} what={`probe ${params.name}`} /></Page>}>
+      {(p) => (
+        <Page
+          title={p().name}
+          subtitle={
+            <>
+              <span class="mono">{p().kind}</span> · {p().description || PROBE_KIND_SUMMARIES[p().kind as ProbeKind]} · {p().default ? "runs by default on every agent" : "opt-in: runs where a rollout puts it"}
+            </>
+          }
+          actions={
+            <Show when={selected()}>
+              {(v) => (
+                <A class="btn btn-primary" href={`/rollouts/new?probe=${encodeURIComponent(p().name)}&version=${v().version}`}>
+                  Roll out this version
+                </A>
+              )}
             </Show>
-            <div class="grid probe-detail-grid">
-              <Panel title="Versions" class="probe-versions">
-                <Show when={p().versions.length > 0} fallback={<Empty title="No versions yet">Create the first one with the form below.</Empty>}>
-                  <VersionsTable probe={p()} selected={selected()?.version} />
-                </Show>
-              </Panel>
-              <Show when={selected()}>{(v) => <SpecPanel version={v()} fields={fields()} />}</Show>
-            </div>
-            <CreateVersionPanel
-              probe={p()}
-              base={selected()}
-              fields={fields()}
-              schemaError={schema.error}
-              onVersion={(n) => {
-                setVersionParam(String(n));
-                void refetch();
-              }}
-            />
-            <ProbeRollouts name={p().name} />
-          </Page>
-        )}
-      </Show>
+          }
+        >
+          <Show when={missingVersion()}>
+            <p class="notice">
+              {p().name} has no version {versionParam()}; showing the latest, v{p().versions[0]?.version}.
+            </p>
+          </Show>
+          <div class="grid probe-detail-grid">
+            <Panel title="Versions" class="probe-versions">
+              <Show when={p().versions.length > 0} fallback={<Empty title="No versions yet">Create the first one with the form below.</Empty>}>
+                <VersionsTable probe={p()} selected={selected()?.version} />
+              </Show>
+            </Panel>
+            <Show when={selected()}>{(v) => <SpecPanel version={v()} fields={fields()} />}</Show>
+          </div>
+          <CreateVersionPanel
+            probe={p()}
+            base={selected()}
+            fields={fields()}
+            schemaError={schema.error}
+            onVersion={(n) => {
+              setVersionParam(String(n));
+              void refetch();
+            }}
+          />
+          <ProbeRollouts name={p().name} />
+        </Page>
+      )}
     </Show>
   );
 }
@@ -274,46 +272,44 @@ function CreateVersionPanel(props: { probe: ProbeDetail; base: ProbeVersionView 
 
   return (
     <Panel title={`Create version${props.base ? ` (from v${props.base.version})` : ""}`} class="create-version">
-      <Show when={!props.schemaError} fallback={<ErrorState error={props.schemaError} what={`the ${props.probe.kind} parameter schema`} />}>
-        <Show when={props.fields.length > 0} fallback={<Loading what="the parameter schema" />}>
-          <form onSubmit={submit} novalidate aria-label="Create version">
-            <SchemaForm fields={props.fields} values={values()} onChange={onChange} errors={errors()} disabled={busy()} />
-            <div class="form-footer">
-              <div class="changes" aria-live="polite">
-                <Show when={changes().length > 0} fallback={<span class="muted">No changes from v{props.base?.version ?? "—"} yet: edit a parameter above.</span>}>
-                  <span class="muted">Changes from v{props.base?.version}:</span>{" "}
-                  <For each={changes()}>
-                    {(c) => (
-                      <span class="change mono">
-                        {c.key} {paramText(c.before)} → {c.after === undefined ? "default" : paramText(c.after)}
-                      </span>
-                    )}
-                  </For>
-                </Show>
-              </div>
-              <div class="form-actions">
-                <button type="button" class="btn" onClick={() => (reset(), setOutcome(null))} disabled={busy()}>
-                  Reset
-                </button>
-                <button type="submit" class="btn btn-primary" disabled={busy() || !canOperate()} title={canOperate() ? "Create the next version of this probe with these parameters" : "Creating versions needs an operator token; yours is a viewer token"}>
-                  {busy() ? "Creating…" : "Create version"}
-                </button>
-              </div>
+      <Show when={!props.schemaError && props.fields.length > 0} fallback={<LoadingOrError error={props.schemaError} what={`the ${props.probe.kind} parameter schema`} loading="the parameter schema" />}>
+        <form onSubmit={submit} novalidate aria-label="Create version">
+          <SchemaForm fields={props.fields} values={values()} onChange={onChange} errors={errors()} disabled={busy()} />
+          <div class="form-footer">
+            <div class="changes" aria-live="polite">
+              <Show when={changes().length > 0} fallback={<span class="muted">No changes from v{props.base?.version ?? "—"} yet: edit a parameter above.</span>}>
+                <span class="muted">Changes from v{props.base?.version}:</span>{" "}
+                <For each={changes()}>
+                  {(c) => (
+                    <span class="change mono">
+                      {c.key} {paramText(c.before)} → {c.after === undefined ? "default" : paramText(c.after)}
+                    </span>
+                  )}
+                </For>
+              </Show>
             </div>
-            <Show when={formError()}>
-              <div class="field-error form-error" role="alert">
-                {formError()}
+            <div class="form-actions">
+              <button type="button" class="btn" onClick={() => (reset(), setOutcome(null))} disabled={busy()}>
+                Reset
+              </button>
+              <button type="submit" class="btn btn-primary" disabled={busy() || !canOperate()} title={canOperate() ? "Create the next version of this probe with these parameters" : "Creating versions needs an operator token; yours is a viewer token"}>
+                {busy() ? "Creating…" : "Create version"}
+              </button>
+            </div>
+          </div>
+          <Show when={formError()}>
+            <div class="field-error form-error" role="alert">
+              {formError()}
+            </div>
+          </Show>
+          <Show when={outcome()}>
+            {(o) => (
+              <div class="outcome" data-tone={o().tone} role="status">
+                {o().text}
               </div>
-            </Show>
-            <Show when={outcome()}>
-              {(o) => (
-                <div class="outcome" data-tone={o().tone} role="status">
-                  {o().text}
-                </div>
-              )}
-            </Show>
-          </form>
-        </Show>
+            )}
+          </Show>
+        </form>
       </Show>
     </Panel>
   );
@@ -332,44 +328,42 @@ function ProbeRollouts(props: { name: string }) {
   );
   return (
     <Panel title="Rollouts of this probe">
-      <Show when={!rollouts.error} fallback={<ErrorState error={rollouts.error} retry={refetch} what="rollouts" />}>
-        <Show when={rollouts()} fallback={<Loading what="rollouts" />}>
-          {(list) => (
-            <Show when={list().length > 0} fallback={<Empty title="Never rolled out">Pick a version above and use "Roll out this version".</Empty>}>
-              <table aria-label="Rollouts of this probe">
-                <thead>
-                  <tr>
-                    <th>Rollout</th>
-                    <th>Version</th>
-                    <th>Selector</th>
-                    <th>State</th>
-                    <th>Created</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  <For each={list()}>
-                    {(r) => (
-                      <tr>
-                        <td>
-                          <A href={`/rollouts/${r.id}`} class="mono">
-                            {r.id}
-                          </A>
-                        </td>
-                        <td class="mono">v{r.probe.version}</td>
-                        <td class="mono">{r.selector || <span class="muted">(all agents)</span>}</td>
-                        <td>
-                          <StateBadge state={r.state} />
-                        </td>
-                        <td title={formatTime(Date.parse(r.createdAt))}>{formatAgo(Date.parse(r.createdAt))}</td>
-                      </tr>
-                    )}
-                  </For>
-                </tbody>
-              </table>
-            </Show>
-          )}
-        </Show>
-      </Show>
+      <ResourceLoaded resource={rollouts} retry={refetch} what="rollouts">
+        {(list) => (
+          <Show when={list().length > 0} fallback={<Empty title="Never rolled out">Pick a version above and use "Roll out this version".</Empty>}>
+            <table aria-label="Rollouts of this probe">
+              <thead>
+                <tr>
+                  <th>Rollout</th>
+                  <th>Version</th>
+                  <th>Selector</th>
+                  <th>State</th>
+                  <th>Created</th>
+                </tr>
+              </thead>
+              <tbody>
+                <For each={list()}>
+                  {(r) => (
+                    <tr>
+                      <td>
+                        <A href={`/rollouts/${r.id}`} class="mono">
+                          {r.id}
+                        </A>
+                      </td>
+                      <td class="mono">v{r.probe.version}</td>
+                      <td class="mono">{r.selector || <span class="muted">(all agents)</span>}</td>
+                      <td>
+                        <StateBadge state={r.state} />
+                      </td>
+                      <td title={formatTime(Date.parse(r.createdAt))}>{formatAgo(Date.parse(r.createdAt))}</td>
+                    </tr>
+                  )}
+                </For>
+              </tbody>
+            </table>
+          </Show>
+        )}
+      </ResourceLoaded>
     </Panel>
   );
 }

@@ -45,8 +45,11 @@ export type JsonSchema = {
  */
 export type FieldKind = "integer" | "number" | "boolean" | "enum" | "string" | "list" | "group" | "json";
 
+/** The schema keywords a field keeps, to check what is typed as the server will: bounds, lengths, pattern, list sizes. */
+type FieldConstraints = Pick<JsonSchema, "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "minLength" | "maxLength" | "pattern" | "minItems" | "maxItems">;
+
 /** One field of a generated form. */
-export type FormField = {
+export type FormField = FieldConstraints & {
   /** Path in the parameters object, dotted for fields of a group: `gate.timeoutSeconds`. */
   key: string;
   /** The property name (last segment of the key). */
@@ -56,19 +59,10 @@ export type FormField = {
   required: boolean;
   /** The schema's default (what the server fills in when the field is left out). */
   default?: unknown;
-  minimum?: number;
-  maximum?: number;
-  exclusiveMinimum?: number;
-  exclusiveMaximum?: number;
-  minLength?: number;
-  maxLength?: number;
-  pattern?: string;
   /** Enum choices (their text is the select's value). */
   options?: readonly unknown[];
   /** Lists: what each item is. */
   item?: "string" | "number" | "integer";
-  minItems?: number;
-  maxItems?: number;
   /** Groups: their fields. */
   fields?: FormField[];
 };

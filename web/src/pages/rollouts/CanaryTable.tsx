@@ -1,6 +1,6 @@
 import { A } from "@solidjs/router";
 import { For, Show } from "solid-js";
-import type { Stratum } from "@probepilot/shared";
+import type { RolloutView } from "@probepilot/shared";
 
 /**
  * The canary's strata: every (kernel, arch, OS) among the matching agents, and
@@ -8,7 +8,7 @@ import type { Stratum } from "@probepilot/shared";
  * under the first cut ("by hash") or because it was added so that every
  * stratum is tried first. Shared by the wizard's preview and the rollout page.
  */
-export function CanaryTable(props: { canary: readonly { stratum: Stratum; agentId: string; byHash: boolean }[] }) {
+export function CanaryTable(props: { canary: RolloutView["canary"] }) {
   const added = () => props.canary.filter((c) => !c.byHash).length;
   return (
     <div class="canary">

@@ -1,29 +1,19 @@
 import { A, useParams, useSearchParams } from "@solidjs/router";
 import { For, Show, createEffect, createMemo, createResource, createSignal, on, onCleanup, type JSX } from "solid-js";
-import { ROLLOUT_AGENT_STATES, type RolloutAction, type RolloutAgentState, type RolloutView } from "@probepilot/shared";
+import { ROLLOUT_AGENT_STATES, countsTotal, formatHealthyPercent, formatPercent, healthyCount, type RolloutAction, type RolloutAgentState, type RolloutView } from "@probepilot/shared";
 import { api, errorMessage } from "../../api/client.ts";
 import { session } from "../../api/session.ts";
 import { ProgressBar, StateBadge } from "../../components/Badges.tsx";
+import { AgentLink } from "../../components/AgentLink.tsx";
+import { FilterSelect } from "../../components/FilterSelect.tsx";
 import { Page, Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, LoadingOrError, ResourceLoaded } from "../../components/StateViews.tsx";
 import { formatAgo, formatTime, shortActor } from "../../lib/format.ts";
 import { useNow } from "../../lib/use-poll.ts";
 import { useUrlParam } from "../../lib/url-state.ts";
 import { shortHash } from "../probes/probe-text.ts";
 import { CanaryTable } from "./CanaryTable.tsx";
-import {
-  ROLLOUT_ACTIONS_UI,
-  actionBlockedReason,
-  countsTotal,
-  describeHistory,
-  describePhase,
-  describeStrategy,
-  formatCounts,
-  formatPercent,
-  healthyCount,
-  waveParts,
-  waveStatus,
-} from "./rollout-model.ts";
+import { ROLLOUT_ACTIONS_UI, actionBlockedReason, describeHistory, describePhase, describeStrategy, formatCounts, waveParts, waveStatus } from "./rollout-model.ts";
 import "../probes/probes.css";
 import "./rollouts.css";
 
@@ -107,9 +97,7 @@ export default function RolloutDetailPage() {
       when={view()}
       fallback={
         <Page title={`Rollout ${params.id}`}>
-          <Show when={streamError()} fallback={<Loading what={`rollout ${params.id}`} />}>
-            <ErrorState error={streamError()} what={`rollout ${params.id}`} retry={() => location.reload()} />
-          </Show>
+          <LoadingOrError error={streamError()} retry={() => location.reload()} what={`rollout ${params.id}`} />
         </Page>
       }
     >
@@ -306,7 +294,7 @@ function Summary(props: { view: RolloutView; now: number }) {
         <Show when={v().health.members > 0}>
           <dt>Health</dt>
           <dd>
-            {Math.floor(v().health.healthyPercent * 10) / 10}% healthy (need {formatPercent(v().strategy.gate.minHealthyPercent)}) ·{" "}
+            {formatHealthyPercent(v().health.healthyPercent)} healthy (need {formatPercent(v().strategy.gate.minHealthyPercent)}) ·{" "}
             <span classList={{ bad: v().health.failedPercent > v().strategy.gate.maxFailedPercent }}>{formatPercent(v().health.failedPercent)} failed</span> (max {formatPercent(v().strategy.gate.maxFailedPercent)})
             <Show when={v().health.meanProbeCpuPercent !== null}> · probe CPU {formatPercent(v().health.meanProbeCpuPercent!)} of a core (mean)</Show> · of {v().health.members} member{v().health.members === 1 ? "" : "s"}
           </dd>
@@ -466,98 +454,72 @@ function AgentsPanel(props: { id: string; waves: number; tick: number }) {
       title="Agents"
       actions={
         <div class="toolbar">
-          <div class="field field-inline">
-            <label for="agents-state">State</label>
-            <select id="agents-state" value={state()} onChange={(e) => setState(e.currentTarget.value)}>
-              <option value="">any</option>
-              <For each={ROLLOUT_AGENT_STATES}>
-                {(s) => (
-                  <option value={s} selected={s === state()}>
-                    {s.replace("_", " ")}
-                  </option>
-                )}
-              </For>
-            </select>
-          </div>
-          <div class="field field-inline">
-            <label for="agents-wave">Wave</label>
-            <select id="agents-wave" value={wave()} onChange={(e) => setWave(e.currentTarget.value)}>
-              <option value="">any</option>
-              <For each={Array.from({ length: props.waves }, (_, i) => i + 1)}>{(n) => (
-                  <option value={String(n)} selected={String(n) === wave()}>
-                    wave {n}
-                  </option>
-                )}</For>
-            </select>
-          </div>
+          <FilterSelect id="agents-state" label="State" value={state()} onChange={setState} options={ROLLOUT_AGENT_STATES} optionLabel={(s) => s.replace("_", " ")} />
+          <FilterSelect id="agents-wave" label="Wave" value={wave()} onChange={setWave} options={Array.from({ length: props.waves }, (_, i) => String(i + 1))} optionLabel={(n) => `wave ${n}`} />
         </div>
       }
     >
       <div id="rollout-agents" />
-      <Show when={!agents.error} fallback={<ErrorState error={agents.error} retry={refetch} what="the rollout's agents" />}>
-        <Show when={agents.latest} fallback={<Loading what="agents" />}>
-          {(result) => (
-            <Show
-              when={result().items.length > 0}
-              fallback={
-                <Empty title={state() || wave() ? "No agent in this rollout matches the filter" : "No agents in this rollout"}>
-                  {state() || wave() ? "Clear the state or wave filter to see the others." : "The selector matched no agent when it started; agents that join or are relabeled to match show up here."}
-                </Empty>
-              }
-            >
-              <div class="scroll agents-scroll">
-                <table aria-label="Rollout agents" class="rollout-agents">
-                  <thead>
-                    <tr>
-                      <th>Agent</th>
-                      <th class="num">Wave</th>
-                      <th>State</th>
-                      <th>Online</th>
-                      <th>Membership</th>
-                      <th>Updated</th>
-                      <th>Error</th>
-                    </tr>
-                  </thead>
-                  <tbody>
-                    <For each={result().items}>
-                      {(a) => (
-                        <tr>
-                          <td>
-                            <A href={`/agents/${a.agentId}`} title={a.agentId}>
-                              {a.hostname || a.agentId}
-                            </A>
-                          </td>
-                          <td class="num">{a.wave < 0 ? "—" : a.wave + 1}</td>
-                          <td>
-                            <StateBadge state={a.state} />
-                          </td>
-                          <td>
-                            <span class="online-dot" data-online={a.online} /> {a.online ? "online" : "offline"}
-                          </td>
-                          <td class="muted">{a.membership.replace("_", " ")}</td>
-                          <td title={formatTime(Date.parse(a.updatedAt))}>{formatAgo(Date.parse(a.updatedAt))}</td>
-                          <td class="error-cell">{a.error ? <ErrorText text={a.error} /> : <span class="muted">—</span>}</td>
-                        </tr>
-                      )}
-                    </For>
-                  </tbody>
-                </table>
-              </div>
-              <div class="pager">
-                <span class="muted">
-                  page {page() + 1} · {result().items.length} agent{result().items.length === 1 ? "" : "s"}
-                </span>
-                <button type="button" class="btn btn-small" disabled={page() === 0} onClick={() => setCursors(cursors().slice(0, -1))}>
-                  Previous
-                </button>
-                <button type="button" class="btn btn-small" disabled={!result().nextCursor} onClick={() => setCursors([...cursors(), result().nextCursor!])}>
-                  Next
-                </button>
-              </div>
-            </Show>
-          )}
-        </Show>
-      </Show>
+      <ResourceLoaded resource={agents} retry={refetch} what="the rollout's agents" loading="agents">
+        {(result) => (
+          <Show
+            when={result().items.length > 0}
+            fallback={
+              <Empty title={state() || wave() ? "No agent in this rollout matches the filter" : "No agents in this rollout"}>
+                {state() || wave() ? "Clear the state or wave filter to see the others." : "The selector matched no agent when it started; agents that join or are relabeled to match show up here."}
+              </Empty>
+            }
+          >
+            <div class="scroll agents-scroll">
+              <table aria-label="Rollout agents" class="rollout-agents">
+                <thead>
+                  <tr>
+                    <th>Agent</th>
+                    <th class="num">Wave</th>
+                    <th>State</th>
+                    <th>Online</th>
+                    <th>Membership</th>
+                    <th>Updated</th>
+                    <th>Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  <For each={result().items}>
+                    {(a) => (
+                      <tr>
+                        <td>
+                          <AgentLink id={a.agentId} hostname={a.hostname} />
+                        </td>
+                        <td class="num">{a.wave < 0 ? "—" : a.wave + 1}</td>
+                        <td>
+                          <StateBadge state={a.state} />
+                        </td>
+                        <td>
+                          <span class="online-dot" data-online={a.online} /> {a.online ? "online" : "offline"}
+                        </td>
+                        <td class="muted">{a.membership.replace("_", " ")}</td>
+                        <td title={formatTime(Date.parse(a.updatedAt))}>{formatAgo(Date.parse(a.updatedAt))}</td>
+                        <td class="error-cell">{a.error ? <ErrorText text={a.error} /> : <span class="muted">—</span>}</td>
+                      </tr>
+                    )}
+                  </For>
+                </tbody>
+              </table>
+            </div>
+            <div class="pager">
+              <span class="muted">
+                page {page() + 1} · {result().items.length} agent{result().items.length === 1 ? "" : "s"}
+              </span>
+              <button type="button" class="btn btn-small" disabled={page() === 0} onClick={() => setCursors(cursors().slice(0, -1))}>
+                Previous
+              </button>
+              <button type="button" class="btn btn-small" disabled={!result().nextCursor} onClick={() => setCursors([...cursors(), result().nextCursor!])}>
+                Next
+              </button>
+            </div>
+          </Show>
+        )}
+      </ResourceLoaded>
     </Panel>
   );
 }
@@ -572,40 +534,38 @@ function HistoryPanel(props: { id: string; tick: number }) {
   const entries = createMemo(() => ((history.error ? undefined : history.latest) ?? []).map((e) => ({ ...e, text: describeHistory(e) })));
   return (
     <Panel title="Audit trail">
-      <Show when={!history.error} fallback={<ErrorState error={history.error} retry={refetch} what="the audit trail" />}>
-        <Show when={history.latest} fallback={<Loading what="the audit trail" />}>
-          <Show when={entries().length > 0} fallback={<Empty title="No history recorded" />}>
-            <div class="scroll history-scroll">
-              <table aria-label="Audit trail" class="history">
-                <thead>
-                  <tr>
-                    <th>Time</th>
-                    <th>Actor</th>
-                    <th>Event</th>
-                    <th>Details</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  <For each={entries()}>
-                    {(e) => (
-                      <tr data-action={e.action}>
-                        <td class="mono nowrap" title={e.at}>
-                          {formatTime(Date.parse(e.at))}
-                        </td>
-                        <td class="mono" title={e.actor}>
-                          {shortActor(e.actor)}
-                        </td>
-                        <td>{e.text.title}</td>
-                        <td class="muted">{e.text.detail}</td>
-                      </tr>
-                    )}
-                  </For>
-                </tbody>
-              </table>
-            </div>
-          </Show>
+      <ResourceLoaded resource={history} retry={refetch} what="the audit trail">
+        <Show when={entries().length > 0} fallback={<Empty title="No history recorded" />}>
+          <div class="scroll history-scroll">
+            <table aria-label="Audit trail" class="history">
+              <thead>
+                <tr>
+                  <th>Time</th>
+                  <th>Actor</th>
+                  <th>Event</th>
+                  <th>Details</th>
+                </tr>
+              </thead>
+              <tbody>
+                <For each={entries()}>
+                  {(e) => (
+                    <tr data-action={e.action}>
+                      <td class="mono nowrap" title={e.at}>
+                        {formatTime(Date.parse(e.at))}
+                      </td>
+                      <td class="mono" title={e.actor}>
+                        {shortActor(e.actor)}
+                      </td>
+                      <td>{e.text.title}</td>
+                      <td class="muted">{e.text.detail}</td>
+                    </tr>
+                  )}
+                </For>
+              </tbody>
+            </table>
+          </div>
         </Show>
-      </Show>
+      </ResourceLoaded>
     </Panel>
   );
 }

@@ -1,6 +1,6 @@
 import { A, useNavigate, useSearchParams } from "@solidjs/router";
 import { For, Show, createEffect, createMemo, createResource, createSignal, on, onCleanup } from "solid-js";
-import { newId, tryParseSelector, type RolloutPreview } from "@probepilot/shared";
+import { formatPercent, newId, tryParseSelector, type RolloutPreview } from "@probepilot/shared";
 import { api, errorCode, errorMessage } from "../../api/client.ts";
 import { session } from "../../api/session.ts";
 import { Page, Panel } from "../../components/Page.tsx";
@@ -11,7 +11,7 @@ import { SchemaForm } from "../probes/SchemaForm.tsx";
 import { shortHash } from "../probes/probe-text.ts";
 import { initialValues, serverFieldErrors, type FormErrors, type FormValues } from "../probes/schema-form.ts";
 import { CanaryTable } from "./CanaryTable.tsx";
-import { DEFAULT_WAVES_TEXT, STRATEGY_HELP, STRATEGY_LABELS, STRATEGY_URL_PARAMS, formatPercent, readStrategy, readWaves, strategyFields } from "./rollout-model.ts";
+import { DEFAULT_WAVES_TEXT, STRATEGY_HELP, STRATEGY_LABELS, STRATEGY_URL_PARAMS, readStrategy, readWaves, strategyFields } from "./rollout-model.ts";
 import "../probes/probes.css";
 import "./rollouts.css";
 

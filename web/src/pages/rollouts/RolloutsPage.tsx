@@ -1,13 +1,14 @@
 import { A } from "@solidjs/router";
 import { For, Show, createResource, onCleanup, onMount } from "solid-js";
-import { ACTIVE_ROLLOUT_STATES, ROLLOUT_STATES, type RolloutState } from "@probepilot/shared";
+import { ACTIVE_ROLLOUT_STATES, ROLLOUT_STATES, healthyCount, type RolloutState } from "@probepilot/shared";
 import { api, type RouterOutputs } from "../../api/client.ts";
 import { ProgressBar, StateBadge } from "../../components/Badges.tsx";
+import { FilterSelect } from "../../components/FilterSelect.tsx";
 import { Page, Panel } from "../../components/Page.tsx";
-import { Empty, ErrorState, Loading } from "../../components/StateViews.tsx";
+import { Empty, ResourceLoaded } from "../../components/StateViews.tsx";
 import { formatAgo, formatTime, shortActor } from "../../lib/format.ts";
 import { useUrlParam } from "../../lib/url-state.ts";
-import { healthyCount, waveParts } from "./rollout-model.ts";
+import { waveParts } from "./rollout-model.ts";
 import "../probes/probes.css";
 import "./rollouts.css";
 
@@ -43,60 +44,46 @@ export default function RolloutsPage() {
       <Panel
         title="All rollouts"
         actions={
-          <div class="field field-inline">
-            <label for="rollout-state-filter">State</label>
-            <select id="rollout-state-filter" value={state()} onChange={(e) => setState(e.currentTarget.value)}>
-              <option value="">any</option>
-              <For each={ROLLOUT_STATES}>
-                {(s) => (
-                  <option value={s} selected={s === state()}>
-                    {s.replace("_", " ")}
-                  </option>
-                )}
-              </For>
-            </select>
-          </div>
+          <FilterSelect id="rollout-state-filter" label="State" value={state()} onChange={setState} options={ROLLOUT_STATES} optionLabel={(s) => s.replace("_", " ")} />
         }
       >
-        <Show when={!rollouts.error} fallback={<ErrorState error={rollouts.error} retry={refetch} what="rollouts" />}>
-          <Show when={rollouts.latest} fallback={<Loading what="rollouts" />}>
-            {(list) => (
-              <Show
-                when={list().length > 0}
-                fallback={
-                  <Empty title={state() ? `No ${state().replace("_", " ")} rollouts` : "No rollouts yet"}>
-                    <Show when={state()} fallback={<>Start one with "New rollout": pick a probe version and a selector; the preview shows how many agents each wave takes.</>}>
-                      <button type="button" class="btn btn-small" onClick={() => setState("")}>
-                        Show all states
-                      </button>
-                    </Show>
-                  </Empty>
-                }
-              >
-                <div class="scroll">
-                  <table aria-label="Rollouts" class="rollouts-table">
-                    <thead>
-                      <tr>
-                        <th>Rollout</th>
-                        <th>Probe</th>
-                        <th>Selector</th>
-                        <th>State</th>
-                        <th>Wave</th>
-                        <th class="progress-col">Progress</th>
-                        <th class="num">Healthy</th>
-                        <th class="num">Failed</th>
-                        <th>Created</th>
-                      </tr>
-                    </thead>
-                    <tbody>
-                      <For each={list()}>{(r) => <RolloutRow rollout={r} />}</For>
-                    </tbody>
-                  </table>
-                </div>
-              </Show>
-            )}
-          </Show>
-        </Show>
+        <ResourceLoaded resource={rollouts} retry={refetch} what="rollouts">
+          {(list) => (
+            <Show
+              when={list().length > 0}
+              fallback={
+                <Empty title={state() ? `No ${state().replace("_", " ")} rollouts` : "No rollouts yet"}>
+                  <Show when={state()} fallback={<>Start one with "New rollout": pick a probe version and a selector; the preview shows how many agents each wave takes.</>}>
+                    <button type="button" class="btn btn-small" onClick={() => setState("")}>
+                      Show all states
+                    </button>
+                  </Show>
+                </Empty>
+              }
+            >
+              <div class="scroll">
+                <table aria-label="Rollouts" class="rollouts-table">
+                  <thead>
+                    <tr>
+                      <th>Rollout</th>
+                      <th>Probe</th>
+                      <th>Selector</th>
+                      <th>State</th>
+                      <th>Wave</th>
+                      <th class="progress-col">Progress</th>
+                      <th class="num">Healthy</th>
+                      <th class="num">Failed</th>
+                      <th>Created</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    <For each={list()}>{(r) => <RolloutRow rollout={r} />}</For>
+                  </tbody>
+                </table>
+              </div>
+            </Show>
+          )}
+        </ResourceLoaded>
       </Panel>
     </Page>
   );

@@ -6,18 +6,25 @@
  */
 import {
   ROLLOUT_ACTION_ALLOWED_FROM,
+  ROLLOUT_AGENT_STATE_ORDER,
   RolloutStrategySchema,
+  describeRunningPhase,
+  formatPercent,
   formatWave,
   parseWaves,
+  secondsBetween,
+  secondsUntil,
+  waveOfTotal,
+  waveStateValues,
   type RolloutAction,
   type RolloutAgentCounts,
-  type RolloutAgentState,
   type RolloutState,
   type RolloutStrategy,
   type RolloutStrategyInput,
   type RolloutView,
   type RolloutWaveView,
 } from "@probepilot/shared";
+import type { RouterOutputs } from "../../api/client.ts";
 import { formatSeconds } from "../../lib/format.ts";
 import { fieldsFromSchema, readForm, type FormErrors, type FormField, type FormValues, type JsonSchema } from "../probes/schema-form.ts";
 
@@ -58,72 +65,41 @@ export function actionBlockedReason(action: RolloutAction, state: RolloutState):
 // ---------------------------------------------------------------------------
 // Agent states, counts and progress
 
-/** The order states show in bars and count lists: healthy first, waiting last (as the CLI draws them). */
-export const AGENT_STATE_ORDER: readonly RolloutAgentState[] = ["verified", "applied", "applying", "failed", "rolled_back", "skipped", "pending"];
-
-/** Agents running the version (the gate's "healthy", before and after verification). */
-export const healthyCount = (c: RolloutAgentCounts) => c.applied + c.verified;
-
-/** Agents with a row in any state. */
-export const countsTotal = (c: RolloutAgentCounts) => AGENT_STATE_ORDER.reduce((sum, s) => sum + c[s], 0);
-
 /**
- * The parts of a wave's progress bar, in {@link AGENT_STATE_ORDER}. Agents the
+ * The parts of a wave's progress bar, in the shared agent state order. Agents the
  * wave admits that have no row yet count as pending, so the bar's total is
  * what the wave will hold.
  */
 export function waveParts(counts: RolloutAgentCounts, planned: number): { parts: { value: number; state: string; label: string }[]; total: number } {
-  const missing = Math.max(0, planned - countsTotal(counts));
-  const parts = AGENT_STATE_ORDER.map((s) => ({ state: s, label: s.replace("_", " "), value: counts[s] + (s === "pending" ? missing : 0) }));
+  const values = waveStateValues(counts, planned);
+  const parts = ROLLOUT_AGENT_STATE_ORDER.map((s, i) => ({ state: s, label: s.replace("_", " "), value: values[i]! }));
   return { parts, total: parts.reduce((sum, p) => sum + p.value, 0) };
 }
 
 /** `verified 5 · applied 23 · failed 2`: the non-zero states, in bar order. */
 export function formatCounts(counts: RolloutAgentCounts): string {
-  const parts = AGENT_STATE_ORDER.filter((s) => counts[s] > 0).map((s) => `${s.replace("_", " ")} ${counts[s]}`);
+  const parts = ROLLOUT_AGENT_STATE_ORDER.filter((s) => counts[s] > 0).map((s) => `${s.replace("_", " ")} ${counts[s]}`);
   return parts.length ? parts.join(" · ") : "no agents yet";
 }
-
-/** A percentage with at most one decimal, two significant digits below 1: `87%`, `2.5%`, `0.42%`. */
-export function formatPercent(value: number): string {
-  return `${value > 0 && value < 1 ? Number(value.toPrecision(2)) : Number(value.toFixed(1))}%`;
-}
-
-/** Seconds from `now` until an ISO time (0 once it has passed). */
-export const secondsUntil = (at: string, now: number) => Math.max(0, Math.ceil((Date.parse(at) - now) / 1000));
 
 // ---------------------------------------------------------------------------
 // Phase and timing
 
-const waveOfTotal = (v: Pick<RolloutView, "currentWave" | "waves">) => `wave ${v.currentWave + 1}/${v.waves.length}`;
-
 /**
  * Where the rollout is, in words: `wave 2/4 gate: 87% healthy of 120 (need 95%),
  * times out in 4m 12s`, `wave 2/4 baking, next wave in 45 s`, `at wave 1/4`.
- * The healthy share is rounded down: a gate that needs 95% never reads "95%" at 94.96%.
+ * The reason of a paused or ended rollout shows on its own, not here.
  */
 export function describePhase(v: RolloutView, now: number): string {
-  const gate = v.strategy.gate;
   switch (v.state) {
-    case "running": {
-      if (v.phase === "bake") {
-        const left = v.bakeEndsAt ? formatSeconds(secondsUntil(v.bakeEndsAt, now)) : "?";
-        return `${waveOfTotal(v)} baking, ${v.currentWave + 1 === v.waves.length ? "completes" : "next wave"} in ${left}`;
-      }
-      if (v.phase === "gate") {
-        const left = v.gateDeadline ? secondsUntil(v.gateDeadline, now) : null;
-        const timeout = left === null ? "no timeout" : left === 0 ? "times out now" : `times out in ${formatSeconds(left)}`;
-        if (v.health.members === 0) return `${waveOfTotal(v)} gate: no members reporting yet (need ${formatPercent(gate.minHealthyPercent)} healthy), ${timeout}`;
-        return `${waveOfTotal(v)} gate: ${Math.floor(v.health.healthyPercent * 10) / 10}% healthy of ${v.health.members} (need ${formatPercent(gate.minHealthyPercent)}), ${timeout}`;
-      }
-      return `${waveOfTotal(v)} starting`;
-    }
+    case "running":
+      return describeRunningPhase(v, now, formatSeconds);
     case "paused":
       return `at ${waveOfTotal(v)}`;
     case "rolling_back":
       return `${v.totals.rolled_back} agent${v.totals.rolled_back === 1 ? "" : "s"} back so far`;
     case "completed":
-      return v.completedAt ? `took ${formatSeconds((Date.parse(v.completedAt) - Date.parse(v.createdAt)) / 1000)}` : "";
+      return v.completedAt ? `took ${formatSeconds(secondsBetween(v.createdAt, v.completedAt))}` : "";
     default:
       return "";
   }
@@ -131,7 +107,7 @@ export function describePhase(v: RolloutView, now: number): string {
 
 /** A wave's status: done (and how long it took), its live gate or bake countdown, started, or not yet. */
 export function waveStatus(v: RolloutView, w: RolloutWaveView, now: number): { marker: "done" | "current" | "failed" | "waiting"; text: string } {
-  if (w.completedAt) return { marker: "done", text: w.startedAt ? `done in ${formatSeconds((Date.parse(w.completedAt) - Date.parse(w.startedAt)) / 1000)}` : "done" };
+  if (w.completedAt) return { marker: "done", text: w.startedAt ? `done in ${formatSeconds(secondsBetween(w.startedAt, w.completedAt))}` : "done" };
   if (w.index === v.currentWave) {
     if (v.state === "running" && v.phase === "gate" && v.gateDeadline) return { marker: "current", text: `gate: ${formatSeconds(secondsUntil(v.gateDeadline, now))} until it times out` };
     if (v.state === "running" && v.phase === "bake" && v.bakeEndsAt) return { marker: "current", text: `baking: ${formatSeconds(secondsUntil(v.bakeEndsAt, now))} left` };
@@ -159,7 +135,7 @@ export function describeStrategy(s: RolloutStrategy): string {
 // Audit trail
 
 /** One audit entry of a rollout, as `rollouts.history` returns it. */
-export type HistoryEntry = { at: string; actor: string; action: string; details: Record<string, unknown> };
+export type HistoryEntry = RouterOutputs["rollouts"]["history"][number];
 
 const num = (v: unknown) => (typeof v === "number" ? v : undefined);
 const str = (v: unknown) => (typeof v === "string" ? v : undefined);
