@@ -1,7 +1,7 @@
 import { createEffect, createMemo, createSignal, on, onCleanup } from "solid-js";
 import { resolveRange, stepFor, type TimeRange } from "../lib/time-range.ts";
 import { ChartGroupContext, type ChartEntry, type ChartGroupApi } from "./chart-context.ts";
-import type { Annotation, ChartGroupProps, ChartSource, LiveChartSpec } from "./chart-types.ts";
+import type { Annotation, ChartEvent, ChartGroupProps, ChartSource, LiveChartSpec } from "./chart-types.ts";
 import { trpcSource } from "./trpc-source.ts";
 import "./charts.css";
 
@@ -12,10 +12,12 @@ export const ANNOTATIONS_REFRESH_MS = 10_000;
 /**
  * What one slice of drawing may cost, the canvas flush that follows it
  * included: a page of dozens of charts updated at once is drawn over a few
- * frames instead of blocking one, and 12 ms leaves the browser room for the
- * frame itself. A chart is never cut in half: one slow chart can overrun it.
+ * frames instead of blocking one, and 10 ms leaves the browser room for the
+ * frame itself (measured in web/bench: 12 ms put the longest stretch of main-
+ * thread work at 17 ms p95, 10 ms at 15 ms, for the same total work). A chart
+ * is never cut in half: one slow chart can overrun it.
  */
-export const SLICE_TARGET_MS = 12;
+export const SLICE_TARGET_MS = 10;
 /** A live chart that got no data for this long is still re-rendered, so that its window moves on and the gap shows. */
 const STALE_RENDER_MS = 1500;
 
@@ -37,10 +39,11 @@ let groupCount = 0;
 /**
  * A set of time charts that share one live stream (or one batch of range
  * queries), one synchronized cursor and the rollout annotations of the agents
- * they chart. Renders are coalesced: whatever arrived since the last frame is
- * drawn in one requestAnimationFrame for the whole group, and nothing is drawn
- * while the tab is hidden (the data is still merged, so the charts are current
- * when it shows again).
+ * they chart. Events are merged into the charts' data as they arrive; drawing
+ * is coalesced per animation frame for the whole group (a chart with ten events
+ * since the last frame is drawn once), spread over a few frames when there is
+ * more than a frame's worth, and paused while the tab is hidden (the data is
+ * still merged, so the charts are current when it shows again).
  */
 export function ChartGroup(props: ChartGroupProps) {
   const syncKey = `probepilot-charts-${++groupCount}`;
@@ -64,7 +67,7 @@ export function ChartGroup(props: ChartGroupProps) {
   // script: the slice's drawing budget is the target divided by (1 + the flush's
   // share), learned from a message posted at the end of each slice (it runs once
   // the flush is done). On a GPU-rastered canvas the flush is nearly free and a
-  // slice draws for 12 ms; in software it costs about twice the drawing.
+  // slice draws for 10 ms; in software it costs two to three times the drawing.
   const dirty = new Set<ChartEntry>();
   let pending = false;
   /** Raster time at the end of a slice's task per ms of drawing, learned (moving average). */
@@ -112,7 +115,6 @@ export function ChartGroup(props: ChartGroupProps) {
   // ---- data: one stream while live, one range query per chart when fixed ----
   /** The live window while subscribed (events trim to it), null for a fixed range. */
   let liveWindow: number | null = null;
-  let liveStep = 1000;
   let connectedRange: TimeRange | null = null;
   let connectedSpecs = "";
   let unsubscribe: (() => void) | null = null;
@@ -127,7 +129,7 @@ export function ChartGroup(props: ChartGroupProps) {
   };
 
   const handlers = {
-    onEvent(key: string, event: import("./chart-types.ts").ChartEvent) {
+    onEvent(key: string, event: ChartEvent) {
       const entry = entries.get(key);
       if (!entry) return; // a chart removed while its stream was being replaced
       if (event.kind === "backfill") {
@@ -172,8 +174,8 @@ export function ChartGroup(props: ChartGroupProps) {
     connectedRange = r;
     if (r.kind === "live") {
       liveWindow = r.windowMs;
-      liveStep = liveStepFor(r.windowMs);
-      const specs: LiveChartSpec[] = [...entries.values()].map((e) => ({ key: e.key, ...e.query, stepMs: liveStep, windowMs: r.windowMs }));
+      const stepMs = liveStepFor(r.windowMs);
+      const specs: LiveChartSpec[] = [...entries.values()].map((e) => ({ key: e.key, ...e.query, stepMs, windowMs: r.windowMs }));
       const signature = JSON.stringify(specs);
       if (!force && signature === connectedSpecs) return;
       disconnect();
@@ -304,8 +306,8 @@ export function ChartGroup(props: ChartGroupProps) {
         const r = range();
         return r.kind === "fixed" ? [r.from, r.to] : [Date.now() - r.windowMs, Date.now()];
       }
-      // The clock ends the window; a point stamped a little ahead of it (clock skew) still shows.
-      const end = Math.max(Date.now(), lastTs === undefined ? 0 : lastTs + liveStep);
+      // The clock ends the window; a point stamped ahead of it (the server's clock is ahead) still shows.
+      const end = Math.max(Date.now(), lastTs ?? 0);
       return [end - liveWindow, end];
     },
     stepMs: () => {

@@ -23,8 +23,9 @@ const FALLBACK_WIDTH = 400;
  * series labels, colours and stacking bands are part of uPlot's options.
  *
  * The `<figure>` carries `data-chart` (the title), `data-points` (x values after
- * the last setData) and `data-last-ts` (the newest bucket, Unix ms) for tests
- * and tooling.
+ * the last setData: buckets in the window, leading empty ones left out, so it
+ * grows while an agent's history fills the window), `data-last-ts` (the newest
+ * bucket, Unix ms) and `data-phase` (loading | ready | error) for tests and tooling.
  */
 export function TimeChart(props: TimeChartProps) {
   const group = useChartGroup();

@@ -30,7 +30,7 @@ export type ChartGroupProps = {
   source?: ChartSource;
   /**
    * A fixed drawing budget per slice in ms, instead of the one the group learns
-   * (12 ms with the canvas flush that follows the drawing: `SLICE_TARGET_MS` in
+   * (10 ms with the canvas flush that follows the drawing: `SLICE_TARGET_MS` in
    * ChartGroup.tsx); `Infinity` draws every chart that has news in one go.
    */
   frameBudgetMs?: number;

@@ -108,10 +108,15 @@ describeInBrowser("the web UI in a real browser", () => {
     const chart = page().locator('figure[data-chart="CPU utilization"]');
     await chart.waitFor();
     const points = async () => Number(await chart.getAttribute("data-points"));
-    // The backfill first (the agent has reported since the suite started), then live points, one a second.
-    const first = await until("the CPU chart's first points", async () => ((await points()) > 0 ? points() : undefined), { timeoutMs: 30_000, debug: () => ui.logText() });
-    const later = await until(`more than ${first} points on the CPU chart (live updates)`, async () => ((await points()) > first ? points() : undefined), { timeoutMs: 20_000, debug: () => ui.logText() });
+    const lastTs = async () => Number(await chart.getAttribute("data-last-ts"));
+    // The backfill first (the agent has reported since the suite started), then live points, one a
+    // second: the newest timestamp on the chart moves on. (The point count alone would stop growing
+    // once the window is full.)
+    await until("the CPU chart's first points", async () => ((await points()) > 0 ? true : undefined), { timeoutMs: 30_000, debug: () => ui.logText() });
+    const first = await lastTs();
+    const later = await until(`a point newer than ${first} on the CPU chart (live updates)`, async () => ((await lastTs()) > first ? lastTs() : undefined), { timeoutMs: 20_000, debug: () => ui.logText() });
     expect(later).toBeGreaterThan(first);
+    expect(await points()).toBeGreaterThan(1);
     await ui.screenshot("agent-detail");
   });
 
