@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseWaves } from "@probepilot/shared";
 import { Ui, builtWebDir, describeInBrowser, installUiHooks } from "./support/browser.ts";
-import { FLEET_SELECTOR, LOCAL_AGENT_SELECTOR, startE2eStack, type E2eStack } from "./support/e2e-stack.ts";
+import { FLEET_SELECTOR, LOCAL_AGENT_SELECTOR, PROFILING, startE2eStack, type E2eStack } from "./support/e2e-stack.ts";
 import { until } from "./support/poll.ts";
 
 /**
@@ -236,6 +236,32 @@ describeInBrowser("the web UI in a real browser", () => {
       await ui.screenshot(`explore-${name}`);
     }
   });
+
+  it.skipIf(!PROFILING)(
+    PROFILING ? "reads the real agent's CPU flamegraph (cpu_profile on this kernel)" : "SKIPPED (PROBEPILOT_SKIP_KERNEL_TESTS=1: no eBPF, so no cpu_profile): the flamegraph",
+    async () => {
+      await ui.goto(`/explore?tab=profile&agent=${stack.localAgent.id}&range=5m`);
+      // cpu_profile sends a profile every 10 s; the tab loads once per input, so refresh until one is there.
+      const flame = page().getByRole("img", { name: /samples\. Click a frame to zoom in/ });
+      const samples = await until(
+        "a flamegraph with samples from the real agent",
+        async () => {
+          if (await flame.count()) {
+            const label = (await flame.first().getAttribute("aria-label")) ?? "";
+            const n = Number(/: ([\d.]+)[kM]? samples/.exec(label)?.[1] ?? 0);
+            if (n > 0) return label;
+          }
+          await page().getByRole("button", { name: "Refresh" }).click();
+          await new Promise((r) => setTimeout(r, 2000));
+          return undefined;
+        },
+        { timeoutMs: 60_000, debug: () => ui.logText() },
+      );
+      expect(samples).toMatch(/samples/);
+      await settle();
+      await ui.screenshot("explore-profile-flamegraph");
+    },
+  );
 
   it("shows Mission Control with the fleet and the rollout", async () => {
     await ui.goto("/");

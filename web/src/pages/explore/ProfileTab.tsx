@@ -79,7 +79,8 @@ export function ProfileTab(props: { range: TimeRange; selector: string; onSelect
             <label for="explore-profile-agent">Agent</label>
             <select id="explore-profile-agent" value={agent()} onChange={(e) => setAgent(e.currentTarget.value)}>
               <option value="">{props.selector ? "all agents matching the selector" : "all agents"}</option>
-              <For each={agents.data()?.items ?? []}>{(a) => <option value={a.id}>{a.hostname}</option>}</For>
+              {/* `selected` on the option: the list loads after the URL's value is set, and a select's value alone would not stick. */}
+              <For each={agents.data()?.items ?? []}>{(a) => <option value={a.id} selected={a.id === agent()}>{a.hostname}</option>}</For>
               <Show when={agent() && agents.data() && !agentName()}>
                 <option value={agent()}>{agent()}</option>
               </Show>

@@ -14,6 +14,12 @@ const AGENT_BIN = fileURLToPath(new URL("../../../../agent/bin/probepilot-agent.
 /** Labels that tell the tests' agents apart: the real local agent has `env=e2e`, the simulated fleet `env=sim`. */
 export const LOCAL_AGENT_SELECTOR = "env=e2e";
 export const FLEET_SELECTOR = "env=sim";
+/**
+ * The real agent also runs the `cpu_profile` eBPF probe (the Explore flamegraph needs it),
+ * unless the kernel tests are skipped on purpose (PROBEPILOT_SKIP_KERNEL_TESTS=1): then it
+ * runs the procfs host probe only, and the flamegraph test says it is skipped and why.
+ */
+export const PROFILING = process.env.PROBEPILOT_SKIP_KERNEL_TESTS !== "1";
 
 export type E2eStack = {
   /** The control plane (fresh database, its own nats-server) serving the web app under test. */
@@ -32,8 +38,9 @@ export type E2eStack = {
 /**
  * What the browser tests run against, all real: a control plane serving the web
  * app built for this run (`webDir`), one `probepilot-agent` process enrolled with
- * a fresh enrollment token (host probe only: the CPU chart needs it, and the
- * eBPF defaults would only add load to a shared machine), and a simulated fleet
+ * a fresh enrollment token (the host probe for the CPU chart and `cpu_profile` for
+ * the flamegraph — see PROFILING; the other eBPF defaults would only add load to a
+ * shared machine), and a simulated fleet
  * so that a rollout has several waves. The agent's log goes to
  * test-artifacts/logs/e2e-local-agent.log.
  */
@@ -87,7 +94,7 @@ async function startLocalAgent(h: Harness): Promise<RunningAgent> {
   let tail = "";
   const child: ChildProcess = spawn(
     process.execPath,
-    [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dataDir, "--http", "off", "--heartbeat", "1", "--default-probes", "host", "--label", LOCAL_AGENT_SELECTOR, "--log-level", "info"],
+    [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dataDir, "--http", "off", "--heartbeat", "1", "--default-probes", PROFILING ? "host,cpu_profile" : "host", "--label", LOCAL_AGENT_SELECTOR, "--log-level", "info"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token } },
   );
   const keep = (d: Buffer) => {
