@@ -30,10 +30,15 @@ const HINTS: Record<string, string> = {
   INTERNAL_SERVER_ERROR: "The control plane failed; its log has the details. Try again.",
 };
 
+/** True for a call that never reached the control plane (the browser's "Failed to fetch"). */
+export function isNetworkError(err: unknown): boolean {
+  return errorMessage(err).toLowerCase().includes("fetch");
+}
+
 /** An API error as the server worded it, with a hint and a retry button. */
 export function ErrorState(props: { error: unknown; retry?: () => void; what?: string }) {
   const code = () => errorCode(props.error);
-  const isNetwork = () => errorMessage(props.error).toLowerCase().includes("fetch");
+  const isNetwork = () => isNetworkError(props.error);
   return (
     <div class="state state-error" role="alert">
       <strong>Could not load {props.what ?? "this"}</strong>

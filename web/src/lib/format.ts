@@ -31,7 +31,7 @@ export function formatBytes(n: number): string {
   return `${trimmed(v)} ${BINARY[i]}`;
 }
 
-/** A duration in seconds → "850 ns", "12.5 µs", "3.2 ms", "1.5 s", "2m 5s". */
+/** A duration in seconds → "850 ns", "12.5 µs", "3.2 ms", "1.5 s", "2m 5s", "5m". */
 export function formatSeconds(s: number): string {
   const abs = Math.abs(s);
   if (abs === 0) return "0";
@@ -40,7 +40,8 @@ export function formatSeconds(s: number): string {
   if (abs < 1) return `${trimmed(s * 1e3)} ms`;
   if (abs < 120) return `${trimmed(s)} s`;
   const m = Math.floor(abs / 60);
-  return `${s < 0 ? "-" : ""}${m}m ${Math.round(abs - m * 60)}s`;
+  const rest = Math.round(abs - m * 60);
+  return `${s < 0 ? "-" : ""}${m}m${rest ? ` ${rest}s` : ""}`;
 }
 
 /** A value in its catalog unit, for axes, legends and tables. */

@@ -20,7 +20,8 @@ describe("formatValue", () => {
     expect(formatValue(250, "us")).toBe("250 µs");
     expect(formatValue(1500, "us")).toBe("1.5 ms");
     expect(formatSeconds(90)).toBe("90 s");
-    expect(formatSeconds(600)).toBe("10m 0s");
+    expect(formatSeconds(600)).toBe("10m");
+    expect(formatSeconds(125)).toBe("2m 5s");
     expect(formatValue(null, "bytes")).toBe("—");
     expect(formatValue(3, "packets")).toBe("3 packets");
   });

@@ -83,7 +83,7 @@ describe("waves and phase", () => {
     expect(describePhase(view({ phase: "bake", bakeEndsAt: iso(45), gateDeadline: null }), NOW)).toBe("wave 1/2 baking, next wave in 45 s");
     expect(describePhase(view({ phase: "bake", currentWave: 1, bakeEndsAt: iso(-3) }), NOW)).toBe("wave 2/2 baking, completes in 0");
     expect(describePhase(view({ state: "paused" }), NOW)).toBe("at wave 1/2");
-    expect(describePhase(view({ state: "completed", completedAt: iso(0) }), NOW)).toBe("took 10m 0s");
+    expect(describePhase(view({ state: "completed", completedAt: iso(0) }), NOW)).toBe("took 10m");
   });
 
   it("gives each wave its status: done, the live countdown, or not started", () => {
@@ -96,7 +96,7 @@ describe("waves and phase", () => {
         { index: 1, target: "100%", cutBasisPoints: 10000, planned: 18, counts: emptyAgentCounts(), startedAt: iso(-180), completedAt: null },
       ],
     });
-    expect(waveStatus(v, v.waves[0]!, NOW)).toEqual({ marker: "done", text: "done in 2m 0s" });
+    expect(waveStatus(v, v.waves[0]!, NOW)).toEqual({ marker: "done", text: "done in 2m" });
     expect(waveStatus(v, v.waves[1]!, NOW)).toEqual({ marker: "current", text: "baking: 30 s left" });
     const rolled = view({ state: "rolled_back", phase: null });
     expect(waveStatus(rolled, rolled.waves[0]!, NOW).marker).toBe("failed");
@@ -105,7 +105,7 @@ describe("waves and phase", () => {
 
   it("describes a strategy in one line", () => {
     expect(describeStrategy({ waves: [{ count: 5 }, { percent: 100 }], bakeSeconds: 0, gate: { minHealthyPercent: 90, timeoutSeconds: 120, maxFailedPercent: 2.5, maxProbeCpuPercent: 1 }, onFailure: "pause" })).toBe(
-      "waves 5 → 100% · bake 0 · gate ≥90% healthy within 2m 0s, ≤2.5% failed, probe CPU ≤1% of a core · on failure: pause",
+      "waves 5 → 100% · bake 0 · gate ≥90% healthy within 2m, ≤2.5% failed, probe CPU ≤1% of a core · on failure: pause",
     );
   });
 });

@@ -25,7 +25,7 @@ type TabId = (typeof TABS)[number]["id"];
  * parameters), so a view is a link to paste.
  */
 export default function ExplorePage() {
-  const [tabParam, setTab] = useUrlParam("tab", "metrics");
+  const [tabParam, setTab] = useUrlParam("tab", "metrics", { push: true });
   const tab = (): TabId => (TABS.some((t) => t.id === tabParam()) ? (tabParam() as TabId) : "metrics");
   const [range, setRange] = useTimeRange();
   // One agent selector for every tab: switching from a metric to the same agents' events keeps it.

@@ -4,7 +4,7 @@ import { api, errorMessage, type RouterOutputs } from "../../api/client.ts";
 import { session } from "../../api/session.ts";
 import { AgentLink } from "../../components/AgentLink.tsx";
 import { Page, Panel } from "../../components/Page.tsx";
-import { Empty, Loaded, Loading, LoadingOrError } from "../../components/StateViews.tsx";
+import { Empty, isNetworkError, Loaded, Loading, LoadingOrError } from "../../components/StateViews.tsx";
 import { TimePicker } from "../../components/TimePicker.tsx";
 import { ChartGroup } from "../../charts/ChartGroup.tsx";
 import { TimeChart } from "../../charts/TimeChart.tsx";
@@ -130,6 +130,7 @@ function Stale<T>(props: { poll: Poll<T>; what: string }) {
     <Show when={props.poll.error() && props.poll.data()}>
       <p class="notice" role="status">
         Could not refresh the {props.what} ({errorMessage(props.poll.error())}); showing them as of {formatTime(props.poll.updatedAt() ?? 0)}.
+        <Show when={isNetworkError(props.poll.error())}> The control plane is not reachable: is `npm start` still running? This page retries by itself.</Show>
       </p>
     </Show>
   );

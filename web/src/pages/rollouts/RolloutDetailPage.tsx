@@ -228,7 +228,21 @@ function createRolloutActions(view: () => RolloutView, onView: (view: RolloutVie
           <div class="confirm" role="alertdialog" aria-label={`Confirm ${action()}`}>
             <p>{confirmText()}</p>
             <div class="confirm-row">
-              <input type="text" aria-label="Reason (optional)" placeholder="Reason (optional, kept in the audit trail)" value={reason()} onInput={(e) => setReason(e.currentTarget.value)} />
+              <input
+                type="text"
+                aria-label="Reason (optional)"
+                placeholder="Reason (optional, kept in the audit trail)"
+                value={reason()}
+                ref={(el) => queueMicrotask(() => el.focus())}
+                onInput={(e) => setReason(e.currentTarget.value)}
+                onKeyDown={(e) => {
+                  // Enter confirms, Esc cancels (the app's Esc handler only blurs the field).
+                  if (e.key === "Enter" && busy() === null && !actionBlockedReason(action(), view().state)) {
+                    e.preventDefault();
+                    void run(action());
+                  } else if (e.key === "Escape") setConfirming(null);
+                }}
+              />
               <button type="button" class="btn btn-danger" disabled={busy() !== null || !!actionBlockedReason(action(), view().state)} onClick={() => void run(action())}>
                 {busy() ? "Working…" : "Confirm"}
               </button>
