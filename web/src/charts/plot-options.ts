@@ -37,11 +37,18 @@ const AXIS_SECONDS = LEGEND_TIME;
 const AXIS_MINUTES = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
 const AXIS_DAYS = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric" });
 
-/** Time axis labels in local time, 24 h, as precise as the tick spacing needs. */
-function timeTicks(_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] {
-  const fmt = incr >= 86_400_000 ? AXIS_DAYS : incr >= 60_000 ? AXIS_MINUTES : AXIS_SECONDS;
-  return splits.map((ts) => fmt.format(ts));
+/**
+ * Time axis labels in local time, 24 h, as precise as the tick spacing needs, for an x scale
+ * in `msPerUnit` (1 for the time charts' Unix ms, 1000 for a uPlot scale in seconds).
+ */
+export function timeAxisValues(msPerUnit = 1) {
+  return (_u: uPlot, splits: number[], _axis: number, _space: number, incr: number): string[] => {
+    const step = incr * msPerUnit;
+    const fmt = step >= 86_400_000 ? AXIS_DAYS : step >= 60_000 ? AXIS_MINUTES : AXIS_SECONDS;
+    return splits.map((ts) => fmt.format(ts * msPerUnit));
+  };
 }
+const timeTicks = timeAxisValues(1);
 
 /** Width of the value axis: its longest label as drawn, plus ticks and gap (uPlot's own recipe). */
 function valueAxisSize(u: uPlot, values: string[] | undefined, axisIdx: number, cycle: number): number {

@@ -3,6 +3,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 import { formatSi, formatTime, formatValue } from "../../lib/format.ts";
 import { chartTheme } from "../../charts/chart-theme.ts";
+import { timeAxisValues } from "../../charts/plot-options.ts";
 import { cellAt, colorPosition, colorRamp, isolatedPoints, maxCount, percentileLabel, percentileLines, valueRange, type HeatmapData } from "./heatmap-model.ts";
 
 /** Colour lookup table: one string per level, built once for every heatmap. */
@@ -114,7 +115,8 @@ export function Heatmap(props: { data: HeatmapData; unit: string | null; height?
         y: { distr: 3, log: 2, range: () => valueRange(current.heatmap) },
       },
       axes: [
-        { stroke: axisStroke, grid, ticks: { ...grid, size: 4 }, font, size: 26, space: 70 },
+        // 24 h local time like the time charts (this scale is in seconds).
+        { stroke: axisStroke, grid, ticks: { ...grid, size: 4 }, font, size: 26, space: 70, values: timeAxisValues(1000) },
         { stroke: axisStroke, grid, ticks: { ...grid, size: 4 }, font, size: 60, space: 22, values: (_u, splits) => splits.map((v) => formatValue(v, props.unit)) },
       ],
       series: [

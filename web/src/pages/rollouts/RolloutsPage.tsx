@@ -16,6 +16,8 @@ type RolloutView = RouterOutputs["rollouts"]["list"][number];
 
 /** While any rollout shown is active, the list refreshes this often (the detail page streams; a list need not). */
 const REFRESH_MS = 5000;
+/** …and this often when none is. */
+const QUIET_REFRESH_MS = 30_000;
 
 /** Rollouts, newest first, filtered by state (`?state=running`); each row opens the rollout. */
 export default function RolloutsPage() {
@@ -25,8 +27,14 @@ export default function RolloutsPage() {
     ({ state }) => api.rollouts.list.query({ limit: 200, ...(state ? { state: state as RolloutState } : {}) }),
   );
   onMount(() => {
+    let lastRefresh = Date.now();
     const timer = setInterval(() => {
-      if (document.visibilityState === "visible" && !rollouts.error && (rollouts.latest ?? []).some((r) => ACTIVE_ROLLOUT_STATES.includes(r.state))) void refetch();
+      if (document.visibilityState !== "visible" || rollouts.error) return;
+      // Quiet lists refresh too, less often: a rollout started elsewhere, or a control plane gone away, shows.
+      const active = (rollouts.latest ?? []).some((r) => ACTIVE_ROLLOUT_STATES.includes(r.state));
+      if (!active && Date.now() - lastRefresh < QUIET_REFRESH_MS) return;
+      lastRefresh = Date.now();
+      void refetch();
     }, REFRESH_MS);
     onCleanup(() => clearInterval(timer));
   });
