@@ -74,3 +74,10 @@ export const TelemetryBatchSchema = z.object({
   profiles: z.array(ProfileStacksSchema).default([]),
 });
 export type TelemetryBatch = z.infer<typeof TelemetryBatchSchema>;
+
+/** Aggregations of a range or live query (`agg`): per step and group, over the matching series. */
+export const AGGREGATIONS = ["avg", "min", "max", "sum", "count", "rate"] as const;
+export type Aggregation = (typeof AGGREGATIONS)[number];
+
+/** Most charts one `telemetry.liveMany` stream carries (a page with more opens several streams). */
+export const MAX_LIVE_CHARTS = 64;

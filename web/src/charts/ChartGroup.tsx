@@ -1,12 +1,11 @@
 import { createEffect, createMemo, createSignal, on, onCleanup } from "solid-js";
+import { MAX_LIVE_CHARTS } from "@probepilot/shared";
 import { resolveRange, stepFor, type TimeRange } from "../lib/time-range.ts";
 import { ChartGroupContext, type ChartEntry, type ChartGroupApi } from "./chart-context.ts";
 import type { Annotation, ChartEvent, ChartGroupProps, ChartSource, LiveChartSpec } from "./chart-types.ts";
 import { trpcSource } from "./trpc-source.ts";
 import "./charts.css";
 
-/** Most charts one `telemetry.liveMany` stream carries; a bigger group opens several streams. */
-export const MAX_CHARTS_PER_STREAM = 64;
 /** How often a live group refreshes its rollout annotations. */
 export const ANNOTATIONS_REFRESH_MS = 10_000;
 /**
@@ -182,7 +181,7 @@ export function ChartGroup(props: ChartGroupProps) {
       setStreamError(null);
       if (specs.length > 0) {
         const stops: (() => void)[] = [];
-        for (let i = 0; i < specs.length; i += MAX_CHARTS_PER_STREAM) stops.push(source().subscribe(specs.slice(i, i + MAX_CHARTS_PER_STREAM), handlers));
+        for (let i = 0; i < specs.length; i += MAX_LIVE_CHARTS) stops.push(source().subscribe(specs.slice(i, i + MAX_LIVE_CHARTS), handlers));
         unsubscribe = () => stops.forEach((stop) => stop());
         connectedSpecs = signature;
       }

@@ -1,7 +1,9 @@
 import type { TimeRange } from "../lib/time-range.ts";
 
+import type { Aggregation } from "@probepilot/shared";
+
 /** Aggregations the API offers (telemetry.range / telemetry.live `agg`). */
-export type Aggregation = "avg" | "sum" | "min" | "max" | "count" | "rate";
+export type { Aggregation };
 
 /**
  * What one time chart shows: a metric over the agents a selector matches,

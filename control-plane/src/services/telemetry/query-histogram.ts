@@ -1,11 +1,10 @@
-import { sql, type SQL } from "drizzle-orm";
-import { estimatePercentile, parseSelector } from "@probepilot/shared";
+import { sql } from "drizzle-orm";
+import { estimatePercentile } from "@probepilot/shared";
 
 export { estimatePercentile };
 import type { Db } from "../../db/client.ts";
-import { selectorToSql } from "../../db/selector-sql.ts";
 import { ServiceError } from "../errors.ts";
-import { MAX_POINTS_PER_SERIES } from "./query-range.ts";
+import { MAX_POINTS_PER_SERIES, seriesFilters } from "./query-range.ts";
 
 /** The percentiles returned when none are asked for. */
 export const DEFAULT_PERCENTILES = [50, 90, 99] as const;
@@ -98,11 +97,8 @@ export async function queryHistogram(db: Db, tenantId: string, input: QueryHisto
     );
   }
 
-  const filters: SQL[] = [sql`s.tenant_id = ${tenantId}`, sql`s.metric = ${input.metric}`, sql`s.kind = 'histogram'`];
-  if (input.seriesSelector) filters.push(selectorToSql(parseSelector(input.seriesSelector), sql`s.labels`));
-  const agentJoin = input.agentSelector
-    ? sql`join agents a on a.id = s.agent_id and a.tenant_id = ${tenantId} and ${selectorToSql(parseSelector(input.agentSelector), sql`a.labels`)}`
-    : sql``;
+  const { filters, agentJoin } = seriesFilters(tenantId, input);
+  filters.push(sql`s.kind = 'histogram'`);
   const step = sql`${stepMs}::bigint`;
 
   // Two kinds of rows: `idx` null carries a time bucket's count and sum; otherwise

@@ -1,12 +1,28 @@
 import { sql, type SQL } from "drizzle-orm";
-import { parseSelector } from "@probepilot/shared";
+import { AGGREGATIONS, parseSelector, type Aggregation } from "@probepilot/shared";
 import type { Db } from "../../db/client.ts";
 import { samples1h, samples1m } from "../../db/schema.ts";
 import { selectorToSql } from "../../db/selector-sql.ts";
 import { ServiceError } from "../errors.ts";
 
-export const AGGREGATIONS = ["avg", "min", "max", "sum", "count", "rate"] as const;
-export type Aggregation = (typeof AGGREGATIONS)[number];
+export { AGGREGATIONS, type Aggregation };
+
+/**
+ * The series of a metric that the selectors pick, as WHERE conditions over `series s`,
+ * with the join of `agents a` they need (an agent selector, or `withAgent` for callers
+ * that read agent labels themselves, e.g. to group by them).
+ */
+export function seriesFilters(
+  tenantId: string,
+  q: { metric: string; seriesSelector?: string | undefined; agentSelector?: string | undefined },
+  withAgent = false,
+): { filters: SQL[]; agentJoin: SQL } {
+  const filters: SQL[] = [sql`s.tenant_id = ${tenantId}`, sql`s.metric = ${q.metric}`];
+  if (q.seriesSelector) filters.push(selectorToSql(parseSelector(q.seriesSelector), sql`s.labels`));
+  if (q.agentSelector) filters.push(selectorToSql(parseSelector(q.agentSelector), sql`a.labels`));
+  const agentJoin = withAgent || q.agentSelector !== undefined ? sql`join agents a on a.id = s.agent_id and a.tenant_id = ${tenantId}` : sql``;
+  return { filters, agentJoin };
+}
 export type Tier = "raw" | "1m" | "1h";
 
 /** Most buckets one query may return per series: 1 h at 1 s step (3,600) fits three times over. */
@@ -115,13 +131,9 @@ export async function queryRange(db: Db, tenantId: string, input: QueryRangeInpu
 
   const { tier, rawFrom } = await chooseTier(db, stepMs, alignedFrom, to);
 
-  const needAgent = by.length > 0 || input.agentSelector !== undefined;
-  const filters: SQL[] = [sql`s.tenant_id = ${tenantId}`, sql`s.metric = ${input.metric}`];
-  if (input.seriesSelector) filters.push(selectorToSql(parseSelector(input.seriesSelector), sql`s.labels`));
-  if (input.agentSelector) filters.push(selectorToSql(parseSelector(input.agentSelector), sql`a.labels`));
+  const { filters, agentJoin } = seriesFilters(tenantId, input, by.length > 0);
   const groupKey =
     by.length === 0 ? sql`'[]'::jsonb` : sql`jsonb_build_array(${sql.join(by.map((k) => sql`coalesce(s.labels ->> ${k}::text, a.labels ->> ${k}::text)`), sql`, `)})`;
-  const agentJoin = needAgent ? sql`join agents a on a.id = s.agent_id and a.tenant_id = ${tenantId}` : sql``;
 
   const step = sql`${stepMs}::bigint`;
   // The sample reads run only when the group count is within the limit (a one-time filter).

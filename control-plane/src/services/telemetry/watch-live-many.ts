@@ -3,8 +3,6 @@ import type { Db } from "../../db/client.ts";
 import { LATE_POINTS_MS, LIVE_UPDATES_PER_SECOND, LiveSession, sleep, type LiveChart, type LiveChartInput, type LiveEvent } from "./live/live-session.ts";
 import type { TelemetryTap } from "./live/telemetry-tap.ts";
 
-/** Most charts one stream carries: a dense page has 8–32. */
-export const MAX_LIVE_CHARTS = 64;
 /** Backfill range queries one stream runs at a time (the pool is shared with every other request). */
 const BACKFILL_CONCURRENCY = 4;
 
@@ -20,7 +18,7 @@ export type WatchLiveManyInput = {
 /** One event of the stream: one chart's backfill or update. */
 export type LiveManyEvent = { key: string; event: LiveEvent };
 
-/** The first key that appears twice, if any (the router's input check names it; keys must be unique, 1 to {@link MAX_LIVE_CHARTS} charts). */
+/** The first key that appears twice, if any (the router's input check names it; keys must be unique, 1 to MAX_LIVE_CHARTS charts, in shared). */
 export function duplicateKey(charts: readonly { key: string }[]): string | undefined {
   const seen = new Set<string>();
   for (const { key } of charts) {

@@ -1,12 +1,12 @@
 import { z } from "zod";
-import { LabelKeySchema, SelectorStringSchema, idSchema } from "@probepilot/shared";
+import { LabelKeySchema, MAX_LIVE_CHARTS, SelectorStringSchema, idSchema } from "@probepilot/shared";
 import { mapStreamErrors } from "../error-adapter.ts";
 import { UnixMs } from "../input-schemas.ts";
 import { router, protectedProcedure } from "../init.ts";
 import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_POINTS_PER_SERIES, MAX_SERIES } from "../../services/telemetry/query-range.ts";
 import { listMetrics } from "../../services/telemetry/list-metrics.ts";
 import { watchLive } from "../../services/telemetry/watch-live.ts";
-import { MAX_LIVE_CHARTS, duplicateKey, watchLiveMany } from "../../services/telemetry/watch-live-many.ts";
+import { duplicateKey, watchLiveMany } from "../../services/telemetry/watch-live-many.ts";
 import { queryHistogram, DEFAULT_PERCENTILES, MAX_PERCENTILES } from "../../services/telemetry/query-histogram.ts";
 import { listEvents, MAX_ATTR_FILTERS, MAX_EVENTS_PAGE } from "../../services/telemetry/list-events.ts";
 import { mergeProfile, MAX_PROFILE_STACKS } from "../../services/telemetry/merge-profile.ts";

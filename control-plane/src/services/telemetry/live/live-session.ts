@@ -1,10 +1,9 @@
-import { eq, sql, type SQL } from "drizzle-orm";
+import { eq, sql } from "drizzle-orm";
 import { parseSelector, type Labels } from "@probepilot/shared";
 import type { Db } from "../../../db/client.ts";
 import { agents } from "../../../db/schema.ts";
-import { selectorToSql } from "../../../db/selector-sql.ts";
 import { ServiceError } from "../../errors.ts";
-import { queryRange, type Aggregation, type RangePoint, type RangeSeries } from "../query-range.ts";
+import { queryRange, seriesFilters, type Aggregation, type RangePoint, type RangeSeries } from "../query-range.ts";
 import { LiveAggregator } from "./live-aggregator.ts";
 import type { TelemetryTap } from "./telemetry-tap.ts";
 
@@ -161,10 +160,8 @@ export class LiveChart {
 
   /** Feed the stored points since `floor` of the series this chart shows (the selectors run in SQL, as in the range query). */
   private async seed(): Promise<void> {
-    const filters: SQL[] = [sql`s.tenant_id = ${this.tenantId}`, sql`s.metric = ${this.input.metric}`, sql`x.ts >= ${this.floor}`];
-    if (this.input.seriesSelector) filters.push(selectorToSql(parseSelector(this.input.seriesSelector), sql`s.labels`));
-    const agentJoin = this.input.agentSelector ? sql`join agents a on a.id = s.agent_id and a.tenant_id = ${this.tenantId}` : sql``;
-    if (this.input.agentSelector) filters.push(selectorToSql(parseSelector(this.input.agentSelector), sql`a.labels`));
+    const { filters, agentJoin } = seriesFilters(this.tenantId, this.input);
+    filters.push(sql`x.ts >= ${this.floor}`);
     const rows = await this.db.execute<{ agent_id: string; probe: string; kind: "gauge" | "counter"; labels: Labels; points: [number, number][] }>(sql`
       select s.agent_id, s.probe, s.kind, s.labels, json_agg(json_build_array(x.ts, x.value) order by x.ts) as points
       from series s join samples x on x.series_id = s.id ${agentJoin}
