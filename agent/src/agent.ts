@@ -13,8 +13,8 @@ import {
 } from "@probepilot/shared";
 import type { Logger } from "./logger.ts";
 import type { AgentMetrics } from "./metrics.ts";
-import { loadIdentity, type AgentIdentity } from "./identity/identity-store.ts";
-import { enrollAgent } from "./bus/enroll.ts";
+import type { AgentIdentity } from "./identity/identity-store.ts";
+import { sayHello } from "./bus/hello.ts";
 import { AgentConfigWatch } from "./bus/config-watch.ts";
 import { PolicyWatch } from "./bus/policy-watch.ts";
 import { StatusReporter, type StatusState } from "./bus/status-reporter.ts";
@@ -24,10 +24,12 @@ import { DEFAULT_BPF_DIR } from "./probes/bpf/bpf-catalog.ts";
 import { ProbeSupervisor, type ProbeAssignment } from "./probes/probe-supervisor.ts";
 
 export type AgentOptions = {
+  /** Authenticated as this agent (or, in the simulator, as the tenant's simulator user). */
   nc: NatsConnection;
+  /** Who this agent is (enrolled before: `identity/enroll.ts`). */
+  identity: Pick<AgentIdentity, "agentId" | "tenantId">;
   hello: AgentHello;
   dataDir: string;
-  enrollToken?: string;
   heartbeatSec: number;
   /** Probe kinds run without any policy (the procfs `host` baseline). */
   defaultProbes: ProbeKind[];
@@ -60,13 +62,14 @@ export interface AgentProbeCatalog {
 export const BUILTIN_VERSION = "builtin";
 
 /**
- * One host agent: enrolls, keeps its labels current, watches its tenant's
+ * One host agent: says hello, keeps its labels current, watches its tenant's
  * policies, reconciles the probes it runs with what they ask for, and reports
- * its state. The NATS connection is passed in, so the fleet simulator can run
- * many agents over a few shared connections.
+ * its state. The identity and NATS connection are passed in (enrollment and
+ * credentials are `identity/`'s), so the fleet simulator can run many agents
+ * over a few shared connections.
  */
 export class Agent {
-  private identity: AgentIdentity | null = null;
+  private readonly identity: Pick<AgentIdentity, "agentId" | "tenantId">;
   private configWatch: AgentConfigWatch | null = null;
   private policyWatch: PolicyWatch | null = null;
   private reporter: StatusReporter | null = null;
@@ -84,10 +87,11 @@ export class Agent {
 
   constructor(private readonly opts: AgentOptions) {
     this.catalog = opts.catalog ?? new ProbeCatalog({ bpfDir: opts.bpfDir ?? DEFAULT_BPF_DIR, capabilities: opts.hello.capabilities });
+    this.identity = opts.identity;
   }
 
-  get agentId(): string | undefined {
-    return this.identity?.agentId;
+  get agentId(): string {
+    return this.identity.agentId;
   }
 
   /** Effective labels: host facts, then command-line labels, then central labels. */
@@ -95,20 +99,13 @@ export class Agent {
     return mergeLabels(this.opts.hello.hostLabels, this.opts.hello.userLabels, this.configWatch?.config.centralLabels ?? {});
   }
 
-  /** Enroll, start watching config and policies, run the first reconcile and start reporting. */
+  /** Say hello, start watching config and policies, run the first reconcile and start reporting. */
   async start(): Promise<void> {
     const { nc, log } = this.opts;
-    const enrolled = await enrollAgent({
-      nc,
-      hello: this.opts.hello,
-      dataDir: this.opts.dataDir,
-      identity: await loadIdentity(this.opts.dataDir),
-      enrollToken: this.opts.enrollToken,
-      log,
-      signal: this.abort.signal,
-    });
-    const identity = (this.identity = enrolled.identity);
-    const js = nc.jetstream();
+    const identity = this.identity;
+    const config = await sayHello(nc, identity, this.opts.hello, log, this.abort.signal);
+    // No JetStream account lookup ($JS.API.INFO): an agent's user may not make it.
+    const js = nc.jetstream({ checkAPI: false });
     // Opening the sequence store fails on a corrupt sequence file: better no telemetry than reused sequence numbers.
     this.publisher = await openTelemetryPublisher({
       js,
@@ -120,7 +117,7 @@ export class Agent {
       ...(this.opts.spoolMaxBytes !== undefined ? { spoolMaxBytes: this.opts.spoolMaxBytes } : {}),
     });
     this.reporter = new StatusReporter(js, identity.tenantId, identity.agentId, this.opts.heartbeatSec, () => this.statusState(), log, this.opts.metrics);
-    this.configWatch = new AgentConfigWatch(nc, identity.tenantId, identity.agentId, enrolled.config, (c) => this.onConfig(c), log);
+    this.configWatch = new AgentConfigWatch(nc, identity.tenantId, identity.agentId, config, (c) => this.onConfig(c), log);
     this.configWatch.start();
     this.policyWatch = new PolicyWatch(nc, identity.tenantId, () => this.scheduleReconcile(), log);
     await this.policyWatch.start();

@@ -29,6 +29,10 @@ export function parseByteSize(text: string): number {
  */
 export const AgentEnvSchema = z.object({
   natsUrl: z.string().min(1),
+  /** The control plane's HTTP(S) API: enrollment, and renewing credentials that expired while the agent was off. */
+  controlPlaneUrl: z.string().regex(/^https?:\/\/[^/]/, "expected an http:// or https:// URL, e.g. https://probepilot.example:7070"),
+  /** CA certificate(s) (PEM) that sign the NATS servers' and the control plane's TLS certificates; unset: the system's CAs. */
+  caFile: z.string().min(1).nullable(),
   enrollToken: z.string().min(1).optional(),
   dataDir: z.string().min(1),
   labels: z.record(z.string(), z.string()),
@@ -51,7 +55,9 @@ export type AgentEnv = z.infer<typeof AgentEnvSchema>;
 export const AGENT_USAGE = `usage: probepilot-agent [options]
        probepilot-agent simulate --agents N [options]   (fleet simulator: probepilot-agent simulate --help)
 
-  --nats URL            NATS server(s), comma-separated      (NATS_URL, default nats://127.0.0.1:4222)
+  --nats URL            NATS server(s), comma-separated; tls://host:port for TLS   (NATS_URL, default nats://127.0.0.1:4222)
+  --control-plane URL   the control plane's API, for enrollment (PROBEPILOT_CONTROL_PLANE_URL, default http://127.0.0.1:7070)
+  --ca FILE             CA certificate(s) of NATS and the control plane, PEM (PROBEPILOT_CA_FILE, default: system CAs)
   --enroll-token TOKEN  per-tenant enrollment token           (PROBEPILOT_ENROLL_TOKEN; needed on first start only)
   --data-dir DIR        identity and state                    (PROBEPILOT_AGENT_DATA_DIR, default /var/lib/probepilot-agent)
   --label k=v           extra label, repeatable               (PROBEPILOT_AGENT_LABELS, comma-separated k=v list)
@@ -71,6 +77,8 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
     args: argv,
     options: {
       nats: { type: "string" },
+      "control-plane": { type: "string" },
+      ca: { type: "string" },
       "enroll-token": { type: "string" },
       "data-dir": { type: "string" },
       label: { type: "string", multiple: true },
@@ -94,6 +102,8 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
   const defaultProbes = values["default-probes"] ?? env.PROBEPILOT_DEFAULT_PROBES ?? "defaults";
   const candidate = {
     natsUrl: values.nats ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
+    controlPlaneUrl: values["control-plane"] ?? env.PROBEPILOT_CONTROL_PLANE_URL ?? "http://127.0.0.1:7070",
+    caFile: values.ca ?? env.PROBEPILOT_CA_FILE ?? null,
     enrollToken: values["enroll-token"] ?? env.PROBEPILOT_ENROLL_TOKEN,
     dataDir: path.resolve(values["data-dir"] ?? env.PROBEPILOT_AGENT_DATA_DIR ?? "/var/lib/probepilot-agent"),
     labels,

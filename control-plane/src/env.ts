@@ -10,6 +10,20 @@ import { describeZodError } from "@probepilot/shared";
 export const ControlPlaneEnvSchema = z.object({
   DATABASE_URL: z.string().url("DATABASE_URL must be a postgres:// URL"),
   NATS_URL: z.string().min(1).default("nats://127.0.0.1:4222"),
+  /** CA certificate (PEM) that signs the NATS servers' TLS certificates; unset: the system's CAs (with `tls://` URLs). */
+  PROBEPILOT_NATS_CA: z.string().min(1).optional(),
+  /**
+   * Key (32 bytes, base64 or hex) sealing the NATS signing keys stored in Postgres. Every
+   * control plane of one deployment needs the same one. Unset: `<data dir>/secret.key`, made on first start.
+   */
+  PROBEPILOT_SECRET_KEY: z.string().min(1).optional(),
+  /** Comma-separated earlier keys, while rotating `PROBEPILOT_SECRET_KEY` (values are sealed again with the new one). */
+  PROBEPILOT_SECRET_KEY_PREVIOUS: z.string().min(1).optional(),
+  /** Lifetime of an agent's NATS user JWT (seconds); agents renew at two thirds of it. 1 minute to 7 days. */
+  PROBEPILOT_AGENT_JWT_TTL_SEC: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(24 * 3600),
+  /** Serve HTTPS with this certificate chain and key (PEM files); both or neither. */
+  PROBEPILOT_TLS_CERT: z.string().min(1).optional(),
+  PROBEPILOT_TLS_KEY: z.string().min(1).optional(),
   PROBEPILOT_PORT: z.coerce.number().int().min(0).max(65535).default(7070),
   PROBEPILOT_HOST: z.string().default("127.0.0.1"),
   PROBEPILOT_DATA_DIR: z.string().default(".probepilot"),
@@ -31,7 +45,10 @@ export type ControlPlaneEnv = z.infer<typeof ControlPlaneEnvSchema> & { dataDir:
 
 /** Parse `source` (normally `process.env`), failing with one readable line per problem. */
 export function parseControlPlaneEnv(source: Record<string, string | undefined>): ControlPlaneEnv {
-  const result = ControlPlaneEnvSchema.safeParse(source);
+  const result = ControlPlaneEnvSchema.refine((env) => Boolean(env.PROBEPILOT_TLS_CERT) === Boolean(env.PROBEPILOT_TLS_KEY), {
+    message: "PROBEPILOT_TLS_CERT and PROBEPILOT_TLS_KEY go together: set both to serve HTTPS, or neither",
+    path: ["PROBEPILOT_TLS_CERT"],
+  }).safeParse(source);
   if (!result.success) {
     throw new Error(`invalid control-plane configuration: ${describeZodError(result.error)}`);
   }

@@ -1,4 +1,6 @@
 import { serve, type ServerType } from "@hono/node-server";
+import { readFile } from "node:fs/promises";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
 import { retentionOf, type ControlPlaneEnv } from "./env.ts";
@@ -11,11 +13,16 @@ import { tenants } from "./db/schema.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createControlPlaneMetrics, type ControlPlaneMetrics } from "./metrics.ts";
 import { bootstrapIfEmpty } from "./services/auth/bootstrap.ts";
-import { closeNats, connectNats } from "./nats/connect.ts";
-import { ensureJetStream, ensureTenantBuckets } from "./nats/jetstream-setup.ts";
+import { closeNats, natsEndpoint } from "./nats/connect.ts";
+import { ensureJetStream } from "./nats/jetstream-setup.ts";
 import { NatsAgentConfigStore } from "./nats/agent-config-store.ts";
-import { startEnrollResponder } from "./nats/enroll-responder.ts";
+import { startAgentRpcResponder } from "./nats/agent-rpc-responder.ts";
 import { createStatusConsumer } from "./nats/status-consumer.ts";
+import { NatsMesh } from "./nats/mesh.ts";
+import { NatsAgentCredentials } from "./nats/nats-agent-credentials.ts";
+import { openNatsTrust } from "./nats/trust/open-trust.ts";
+import { INGESTER_PERMISSIONS, STATUS_WRITER_PERMISSIONS } from "./nats/trust/permissions.ts";
+import type { NatsTrust } from "./nats/trust/nats-trust.ts";
 import { startOfflineSweeper } from "./workers/offline-sweeper.ts";
 import { createHttpApp } from "./http/app.ts";
 import { dependencyHealth } from "./http/dependency-health.ts";
@@ -27,7 +34,12 @@ export type ControlPlane = {
   url: string;
   port: number;
   db: DbHandle;
+  /** The platform account, as its administrator. */
   nc: NatsConnection;
+  /** Every NATS connection of this control plane, and the trust chain it signs with. */
+  mesh: NatsMesh;
+  trust: NatsTrust;
+  credentials: NatsAgentCredentials;
   log: Logger;
   metrics: ControlPlaneMetrics;
   rolloutSignals: RolloutSignals;
@@ -54,28 +66,40 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
   }
   const bootstrap = await bootstrapIfEmpty(db, env.dataDir);
 
-  const nc = await connectNats(env.NATS_URL, "probepilot-control-plane", log, (up) => metrics.natsConnected.set(up ? 1 : 0)).catch(async (error: Error) => {
+  const tenantIds = (await db.db.select({ id: tenants.id }).from(tenants)).map((t) => t.id);
+  let mesh: NatsMesh;
+  try {
+    const trust = await openNatsTrust(db, env, log);
+    mesh = await NatsMesh.connect({ endpoint: natsEndpoint(env.NATS_URL, env.PROBEPILOT_NATS_CA), trust, log, tenantIds, onStatus: (up) => metrics.natsConnected.set(up ? 1 : 0) });
+  } catch (error) {
     await db.close();
-    throw new Error(`cannot connect to NATS at ${env.NATS_URL}: ${error.message}`, { cause: error });
-  });
+    throw new Error(`cannot connect to NATS at ${env.NATS_URL}: ${(error as Error).message}`, { cause: error });
+  }
+  const nc = await mesh.platform();
   await ensureJetStream(nc);
-  for (const t of await db.db.select({ id: tenants.id }).from(tenants)) await ensureTenantBuckets(nc, t.id);
+  // Every tenant's account connection and KV buckets: agents watch their policy bucket from their first start.
+  for (const tenantId of tenantIds) await mesh.tenant(tenantId);
 
-  const agentConfig = new NatsAgentConfigStore(nc);
+  const credentials = new NatsAgentCredentials(mesh, env.PROBEPILOT_AGENT_JWT_TTL_SEC);
+  const agentConfig = new NatsAgentConfigStore((tenantId) => mesh.tenant(tenantId));
   const rolloutSignals = await RolloutSignals.listen(db.sql);
-  const enrollSub = startEnrollResponder(nc, db.db, log.child({ component: "enroll" }), metrics);
-  const statusConsumer = createStatusConsumer(nc, db.db, log.child({ component: "status-consumer" }), metrics);
+  const agentRpc = startAgentRpcResponder(nc, db.db, credentials, log.child({ component: "agent-rpc" }), metrics);
+  // The status writer and the ingester each connect as a user that may only drain its own consumer.
+  const statusNc = await mesh.connectAs("platform", "probepilot-control-plane/status-writer", STATUS_WRITER_PERMISSIONS);
+  const statusConsumer = createStatusConsumer(statusNc, db.db, log.child({ component: "status-consumer" }), metrics);
   statusConsumer.start();
-  const rolloutEngine = new RolloutEngine({ db, nc, signals: rolloutSignals, log: log.child({ component: "rollout-engine" }), metrics });
+  const rolloutEngine = new RolloutEngine({ db, tenantNats: (tenantId) => mesh.tenant(tenantId), signals: rolloutSignals, log: log.child({ component: "rollout-engine" }), metrics });
   rolloutEngine.start();
   const retention = retentionOf(env);
   const stopPartitions = startPartitionManager(db.sql, log.child({ component: "partitions" }), retention);
   // The ingester writes one micro-batch at a time on its own connection: spreading successive
   // COPY transactions over a pool cost Postgres 35-40% more CPU per sample (bench:ingest).
   const ingestDb = env.PROBEPILOT_INGEST === "on" ? connectDb(env.DATABASE_URL, { max: 1 }) : null;
-  const ingester = ingestDb
-    ? createTelemetryIngester({ nc, sql: ingestDb.sql, log: log.child({ component: "ingester" }), metrics: createIngestMetrics(metrics.registry, metrics.deadLetters), maxAgeMs: retention.rawMs })
-    : null;
+  const ingestNc = ingestDb ? await mesh.connectAs("platform", "probepilot-control-plane/ingester", INGESTER_PERMISSIONS) : null;
+  const ingester =
+    ingestDb && ingestNc
+      ? createTelemetryIngester({ nc: ingestNc, sql: ingestDb.sql, log: log.child({ component: "ingester" }), metrics: createIngestMetrics(metrics.registry, metrics.deadLetters), maxAgeMs: retention.rawMs })
+      : null;
   ingester?.start();
   const stopRollups = startRollupWorker(db.sql, log.child({ component: "rollups" }));
   const stopSweeper = startOfflineSweeper(db.db, log.child({ component: "offline-sweeper" }), metrics, {
@@ -89,13 +113,15 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     log,
     metrics,
     agentConfig,
+    credentials,
     tap: new TelemetryTap(nc),
     rolloutSignals,
     health: dependencyHealth(db.db, nc),
   });
-  const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST);
+  const tls = env.PROBEPILOT_TLS_CERT && env.PROBEPILOT_TLS_KEY ? { cert: await readFile(env.PROBEPILOT_TLS_CERT), key: await readFile(env.PROBEPILOT_TLS_KEY) } : null;
+  const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST, tls);
   const port = (server.address() as AddressInfo).port;
-  const url = `http://${env.PROBEPILOT_HOST}:${port}`;
+  const url = `${tls ? "https" : "http"}://${env.PROBEPILOT_HOST}:${port}`;
   log.info({ url }, "control plane listening");
 
   let stopping: Promise<void> | null = null;
@@ -103,26 +129,32 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     (stopping ??= (async () => {
       // Stop taking work first, then finish what is in flight, then close connections.
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      enrollSub.unsubscribe();
+      agentRpc.unsubscribe();
       await rolloutEngine.stop();
       await statusConsumer.stop();
       await ingester?.stop();
       await ingestDb?.close();
+      if (ingestNc) await closeNats(ingestNc);
+      await closeNats(statusNc);
       await stopRollups();
       await stopPartitions();
       await stopSweeper();
       await rolloutSignals.close();
       await closeNats(nc);
+      await mesh.close();
       await db.close();
       log.info("control plane stopped");
     })());
 
-  return { url, port, db, nc, log, metrics, rolloutSignals, rolloutEngine, bootstrap, stop };
+  return { url, port, db, nc, mesh, trust: mesh.trust, credentials, log, metrics, rolloutSignals, rolloutEngine, bootstrap, stop };
 }
 
-function listen(fetch: Parameters<typeof serve>[0]["fetch"], port: number, hostname: string): Promise<ServerType> {
+/** Serve HTTP, or HTTPS when given a certificate chain and key. */
+function listen(fetch: Parameters<typeof serve>[0]["fetch"], port: number, hostname: string, tls: { cert: Buffer; key: Buffer } | null): Promise<ServerType> {
   return new Promise((resolve, reject) => {
-    const server = serve({ fetch, port, hostname }, () => resolve(server));
+    const server = tls
+      ? serve({ fetch, port, hostname, createServer: createHttpsServer, serverOptions: tls }, () => resolve(server))
+      : serve({ fetch, port, hostname }, () => resolve(server));
     server.once("error", reject);
   });
 }

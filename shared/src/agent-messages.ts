@@ -43,21 +43,30 @@ export const AgentHelloSchema = z.object({
 export type AgentHello = z.infer<typeof AgentHelloSchema>;
 
 /**
- * Request on `ENROLL_SUBJECT`. A new agent presents a per-tenant enrollment token;
- * an enrolled agent presents the id and key it stored on disk.
+ * An NKEY user public key: `U` then 55 base32 characters. The agent makes its
+ * key pair itself and sends only this; its seed never leaves the host.
  */
-export const EnrollRequestSchema = z.union([
-  z.object({
-    enrollmentToken: z.string().min(1),
-    /**
-     * Random, chosen by the agent once per enrollment and kept across retries: if a reply
-     * is lost (timeout) the retry finds the agent already created instead of a second one.
-     */
-    requestId: z.string().min(16).max(64),
-    hello: AgentHelloSchema,
-  }),
-  z.object({ agentId: z.string().min(1), agentKey: z.string().min(1), hello: AgentHelloSchema }),
-]);
+export const NkeyUserPublicKeySchema = z
+  .string()
+  .regex(/^U[A-Z2-7]{55}$/, "expected an NKEY user public key: \"U\" then 55 base32 characters (A-Z, 2-7)");
+
+/**
+ * `POST /v1/agents/enroll` on the control plane (HTTPS in production): a new agent
+ * presents a per-tenant enrollment token and its own public key, and receives
+ * its identity and a user JWT for that key. Nothing in the reply is secret
+ * without the agent's seed, and a replay cannot take over an identity: the
+ * same `requestId` with another key is refused.
+ */
+export const EnrollRequestSchema = z.object({
+  enrollmentToken: z.string().min(1).max(128),
+  /**
+   * Random, chosen by the agent once per enrollment and kept across retries: if a reply
+   * is lost (timeout) the retry finds the agent already created instead of a second one.
+   */
+  requestId: z.string().min(16).max(64),
+  publicKey: NkeyUserPublicKeySchema,
+  hello: AgentHelloSchema,
+});
 export type EnrollRequest = z.infer<typeof EnrollRequestSchema>;
 
 /** Central config the control plane holds for one agent (KV `agentConfigBucket`, key = agent id). */
@@ -68,18 +77,43 @@ export const AgentConfigSchema = z.object({
 });
 export type AgentConfig = z.infer<typeof AgentConfigSchema>;
 
-export const EnrollReplySchema = z.discriminatedUnion("ok", [
-  z.object({
-    ok: z.literal(true),
-    agentId: z.string(),
-    tenantId: z.string(),
-    /** Present only on first enrollment: the agent stores it and never receives it again. */
-    agentKey: z.string().optional(),
-    config: AgentConfigSchema,
-  }),
-  z.object({ ok: z.literal(false), code: z.enum(ERROR_CODES), message: z.string() }),
-]);
+/** A user JWT for the agent's own public key, and when it expires (ms since the epoch). */
+export const AgentJwtSchema = z.object({ jwt: z.string().min(1).max(16_384), expiresAt: z.number().int().positive() });
+export type AgentJwt = z.infer<typeof AgentJwtSchema>;
+
+export const EnrollReplySchema = AgentJwtSchema.extend({
+  agentId: z.string(),
+  tenantId: z.string(),
+  config: AgentConfigSchema,
+});
 export type EnrollReply = z.infer<typeof EnrollReplySchema>;
+
+/**
+ * `POST /v1/agents/renew`: an agent whose JWT has expired (it was off longer than
+ * the JWT lived, so NATS refuses it) proves it still holds its seed by signing
+ * `renewChallenge(agentId, issuedAt)`; `issuedAt` must be within a few minutes of
+ * the control plane's clock. A revoked agent is refused.
+ */
+export const RenewRequestSchema = z.object({
+  agentId: z.string().min(1).max(64),
+  issuedAt: z.number().int().positive(),
+  /** Ed25519 signature of {@link renewChallenge}, base64url. */
+  signature: z.string().min(1).max(256),
+});
+export type RenewRequest = z.infer<typeof RenewRequestSchema>;
+export const renewChallenge = (agentId: string, issuedAt: number) => `probepilot-renew:${agentId}:${issuedAt}`;
+
+/** The error body of the agent HTTP routes and the `ok: false` reply of agent requests over NATS. */
+export const AgentErrorReplySchema = z.object({ ok: z.literal(false), code: z.enum(ERROR_CODES), message: z.string() });
+export type AgentErrorReply = z.infer<typeof AgentErrorReplySchema>;
+
+/** Reply to `hello` over NATS: the agent's central config. */
+export const HelloReplySchema = z.discriminatedUnion("ok", [z.object({ ok: z.literal(true), config: AgentConfigSchema }), AgentErrorReplySchema]);
+export type HelloReply = z.infer<typeof HelloReplySchema>;
+
+/** Reply to `renew` over NATS: a fresh JWT for the same key. */
+export const RenewReplySchema = z.discriminatedUnion("ok", [AgentJwtSchema.extend({ ok: z.literal(true) }), AgentErrorReplySchema]);
+export type RenewReply = z.infer<typeof RenewReplySchema>;
 
 /**
  * What an eBPF probe costs its host (brief: "every probe reports its own cost"):
@@ -162,6 +196,7 @@ export const AgentStatusMessageSchema = z.discriminatedUnion("type", [
 ]);
 export type AgentStatusMessage = z.infer<typeof AgentStatusMessageSchema>;
 
-export const AGENT_STATUSES = ["online", "offline"] as const;
+/** `revoked`: its credentials were revoked (`agents.revoke`); it can no longer connect, and rollouts count it as gone. */
+export const AGENT_STATUSES = ["online", "offline", "revoked"] as const;
 export const AgentStatusSchema = z.enum(AGENT_STATUSES);
 export type AgentStatus = z.infer<typeof AgentStatusSchema>;

@@ -1,14 +1,37 @@
 /**
- * Every NATS subject, stream, consumer and KV bucket name in one place.
+ * Every NATS subject, stream, consumer, KV bucket and account name in one place.
  *
- * Subjects put the tenant and agent in fixed token positions so that NATS
- * permissions can later restrict an agent to publishing on its own subjects.
+ * Subjects put the tenant and agent in fixed token positions: each agent's NATS
+ * user may publish only on subjects carrying its own tenant and agent id, and
+ * each tenant's account imports only subjects carrying its own tenant id, so the
+ * NATS server (not the client) enforces who may say what (docs/security.md).
  */
 
-/** Request/reply: an agent enrolls (or re-identifies) with the control plane. */
-export const ENROLL_SUBJECT = "pp.enroll";
-/** Queue group of the control planes answering on `ENROLL_SUBJECT` (one answers each request). */
-export const ENROLL_QUEUE = "pp-enroll";
+/** Name of the platform account: ProbePilot's own streams (status, telemetry, dead letters) and services. */
+export const PLATFORM_ACCOUNT = "PROBEPILOT";
+/** Name of the NATS system account (server events, account JWT updates). */
+export const SYSTEM_ACCOUNT = "SYS";
+
+/**
+ * Request/reply from one agent to the control planes, on its authenticated
+ * connection: `hello` (host facts in, central config out) and `renew` (a fresh
+ * user JWT before the current one expires). The tenant's account imports
+ * `pp.rpc.<tenant>.>` from the platform account, and the agent may publish only
+ * `pp.rpc.<tenant>.<agent>.*`: the subject says who is asking.
+ */
+export const AGENT_RPC_PREFIX = "pp.rpc";
+export type AgentRpcVerb = "hello" | "renew";
+export const agentRpcSubject = (tenantId: string, agentId: string, verb: AgentRpcVerb) => `${AGENT_RPC_PREFIX}.${tenantId}.${agentId}.${verb}`;
+/** What the control planes' responder subscribes to (platform account). */
+export const AGENT_RPC_SUBJECTS_ALL = `${AGENT_RPC_PREFIX}.*.*.*`;
+/** Queue group of the control planes answering agent requests (one answers each). */
+export const AGENT_RPC_QUEUE = "pp-agent-rpc";
+
+/**
+ * An agent's reply subjects: `_INBOX.<agentId>.<nuid>` (nats.js `inboxPrefix`).
+ * Its user may subscribe only there, so no agent can read another's replies.
+ */
+export const agentInboxPrefix = (agentId: string) => `_INBOX.${agentId}`;
 
 /** JetStream stream carrying hellos, heartbeats, status changes and goodbyes. */
 export const STATUS_STREAM = "PP_STATUS";

@@ -41,7 +41,8 @@ export class AgentConfigWatch {
   /** Re-read the config key (after a reconnect, a nudge may have been missed). */
   async refresh(): Promise<void> {
     try {
-      const kv = await this.nc.jetstream().views.kv(agentConfigBucket(this.tenantId), { bindOnly: true });
+      // A direct get names the key in its subject: the agent's user may read only its own.
+      const kv = await this.nc.jetstream({ checkAPI: false }).views.kv(agentConfigBucket(this.tenantId), { bindOnly: true, allow_direct: true });
       const entry = await kv.get(this.agentId);
       if (entry && entry.operation === "PUT") this.accept(entry.json(), "kv");
     } catch (err) {

@@ -74,7 +74,8 @@ export class PolicyWatch {
     const generation = ++this.generation;
     this.iterator?.stop(); // the superseded loop ends; its generation check keeps it quiet
     const current = () => generation === this.generation && !this.stopped;
-    const kv = await this.nc.jetstream().views.kv(policyBucket(this.tenantId), { bindOnly: true });
+    // Bound without lookups: the agent's user may create a watch consumer on this bucket, not inspect the account or stream.
+    const kv = await this.nc.jetstream({ checkAPI: false }).views.kv(policyBucket(this.tenantId), { bindOnly: true });
     const seen = new Set<string>();
     let replaying = true;
     let initialized!: () => void;

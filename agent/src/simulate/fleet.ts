@@ -1,13 +1,15 @@
-import { access, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import path from "node:path";
 import { connect, type ConnectionOptions, type NatsConnection } from "nats";
+import { NkeyPair, nkeyAuthenticator } from "@probepilot/shared/nkeys";
 import { PROBE_STATES, type AgentHello, type ProbeState } from "@probepilot/shared";
 import { Agent } from "../agent.ts";
 import type { Logger } from "../logger.ts";
 import { createAgentMetrics, type AgentMetrics } from "../metrics.ts";
-import { EnrollRefusedError } from "../bus/enroll.ts";
+import { EnrollRefusedError, enrollAgent } from "../identity/enroll.ts";
 import { closeNats } from "../bus/close-nats.ts";
-import { identityFile } from "../identity/identity-store.ts";
+import { loadIdentity, type AgentIdentity } from "../identity/identity-store.ts";
+import type { ControlPlaneEndpoint } from "../identity/control-plane-client.ts";
 import { DEFAULT_STRATA_SPEC, parseStrataSpec, type LabelsSpec, type StrataSpec } from "./fleet-spec.ts";
 import { SimulatedProbeCatalog, type SimulatedProbeBehaviour } from "./simulated-catalog.ts";
 import { simulatedHello, simulatedHostname } from "./simulated-host.ts";
@@ -25,6 +27,15 @@ const START_ATTEMPTS = 3;
 export type SimulatedFleetOptions = {
   /** NATS server(s), comma-separated. */
   natsUrl: string;
+  /** CA of the NATS servers' TLS certificates (with `tls://` URLs). */
+  natsCaFile?: string;
+  /**
+   * The tenant's simulator user (`probepilot nats simulator-creds`): one NATS user for the
+   * whole fleet, allowed to speak for any agent of that tenant only.
+   */
+  simulatorCreds: { jwt: string; seed: string };
+  /** Where agents enroll (each makes its own NKEY pair, as a real agent does). */
+  controlPlane: ControlPlaneEndpoint;
   /** How many agents (1..50000). */
   agents: number;
   /** NATS connections the agents share, round-robin (default ceil(agents / 1000)). */
@@ -57,7 +68,7 @@ export type SimulatedFleetOptions = {
 
 export type FleetProgress = {
   total: number;
-  /** Agents running (enrolled now or re-identified). */
+  /** Agents running (enrolled now or with an identity from an earlier run). */
   started: number;
   /** Of `started`, those that re-identified with an identity from an earlier run. */
   reused: number;
@@ -79,7 +90,7 @@ export type SimulatedAgent = {
   /** Null until its start begins. */
   agent: Agent | null;
   state: SimulatedAgentState;
-  /** It had an identity from an earlier run (re-identified rather than enrolled). */
+  /** It had an identity from an earlier run (said hello rather than enrolled). */
   reused: boolean;
   /** Why it could not start. */
   error?: string;
@@ -145,9 +156,19 @@ export async function startSimulatedFleet(opts: SimulatedFleetOptions): Promise<
     };
   });
 
+  const simulatorKey = NkeyPair.fromSeed(opts.simulatorCreds.seed);
   const connections = await Promise.all(
     Array.from({ length: connectionCount }, (_, k) =>
-      connect({ servers: opts.natsUrl.split(","), name: `probepilot-sim@${prefix}#${k}`, maxReconnectAttempts: -1, reconnectTimeWait: 1000, waitOnFirstConnect: true, ...opts.natsOptions }),
+      connect({
+        servers: opts.natsUrl.split(","),
+        name: `probepilot-sim@${prefix}#${k}`,
+        authenticator: nkeyAuthenticator(() => ({ jwt: opts.simulatorCreds.jwt, key: simulatorKey })),
+        ...(opts.natsCaFile ? { tls: { caFile: opts.natsCaFile } } : {}),
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: 1000,
+        waitOnFirstConnect: true,
+        ...opts.natsOptions,
+      }),
     ),
   );
   const connected = connections.map(() => true);
@@ -170,18 +191,20 @@ export async function startSimulatedFleet(opts: SimulatedFleetOptions): Promise<
   const earlier = new Set(await readdir(opts.dataDir).catch(() => [] as string[]));
   const startedAt = Date.now();
   let stopping = false;
+  /** Aborts enrollments still retrying when the fleet stops. */
+  const stopSignal = new AbortController();
   let refused: Error | null = null;
   let failed = 0;
   let started = 0;
   let reused = 0;
   const firstErrors: string[] = [];
 
-  const newAgent = (a: SimulatedAgent): Agent => {
+  const newAgent = (a: SimulatedAgent, identity: AgentIdentity): Agent => {
     const agent: Agent = new Agent({
       nc: connections[a.connection]!,
+      identity,
       hello: a.hello,
       dataDir: a.dataDir,
-      ...(opts.enrollToken ? { enrollToken: opts.enrollToken } : {}),
       heartbeatSec,
       defaultProbes: [],
       log: agentLog.child({ host: a.hostname }),
@@ -191,18 +214,29 @@ export async function startSimulatedFleet(opts: SimulatedFleetOptions): Promise<
     return agent;
   };
 
+  /** The agent's identity from an earlier run, or a new one: it enrolls over the control plane's API with its own key. */
+  const identityOf = async (a: SimulatedAgent): Promise<AgentIdentity> => {
+    const loaded = earlier.has(a.hostname) ? await loadIdentity(a.dataDir) : null;
+    a.reused = Boolean(loaded && !loaded.legacy);
+    if (loaded && !loaded.legacy) return loaded.identity;
+    if (!opts.enrollToken) throw new EnrollRefusedError(`${a.hostname} has no identity under ${opts.dataDir}: pass an enrollment token`, "UNAUTHORIZED");
+    const enrolled = await enrollAgent({ controlPlane: opts.controlPlane, hello: a.hello, dataDir: a.dataDir, enrollToken: opts.enrollToken, log: agentLog.child({ host: a.hostname }), signal: stopSignal.signal });
+    earlier.add(a.hostname); // a retry of its start finds it
+    return enrolled.identity;
+  };
+
   const startOne = async (a: SimulatedAgent): Promise<void> => {
     for (let attempt = 1; ; attempt++) {
-      a.reused = attempt === 1 ? earlier.has(a.hostname) : await access(identityFile(a.dataDir)).then(() => true, () => false);
-      const agent = (a.agent = newAgent(a));
       a.state = "starting";
+      let agent: Agent | null = null;
       try {
+        agent = a.agent = newAgent(a, await identityOf(a));
         await agent.start();
         a.state = "running";
         return;
       } catch (err) {
-        // Whatever it set up (a watch, a reporter) goes; a retry starts a fresh Agent, which re-identifies if it enrolled.
-        await agent.stop("simulated agent failed to start").catch(() => {});
+        // Whatever it set up (a watch, a reporter) goes; a retry starts a fresh Agent with the identity it enrolled.
+        await agent?.stop("simulated agent failed to start").catch(() => {});
         if (stopping) {
           a.state = "stopped";
           return;
@@ -260,8 +294,9 @@ export async function startSimulatedFleet(opts: SimulatedFleetOptions): Promise<
   const stop = (reason = "simulated fleet stopped"): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
+      stopSignal.abort(new Error(reason));
       // Agents still enrolling: abort their retry loops now (an enrollment past its request finishes its start, and is stopped below).
-      await Promise.all(agents.filter((a) => a.state === "starting").map((a) => a.agent!.stop(reason).catch(() => {})));
+      await Promise.all(agents.filter((a) => a.state === "starting").map((a) => a.agent?.stop(reason).catch(() => {})));
       await launch;
       const running = agents.filter((a) => a.state === "running");
       let i = 0;

@@ -39,6 +39,10 @@ over a few shared NATS connections. Agents run no default probes: only what poli
                            (default 0.2 for every probe), e.g. "tcp_flows@v3=2.5%"
   --start-delay-ms MIN-MAX how long a simulated probe takes to start  (default 20-100)
   --nats URL               NATS server(s), comma-separated           (NATS_URL, default nats://127.0.0.1:4222)
+  --creds FILE             the tenant's simulator credentials        (PROBEPILOT_SIM_CREDS; required; made by
+                                                                      \`probepilot nats simulator-creds --out FILE\`)
+  --control-plane URL      where agents enroll                       (PROBEPILOT_CONTROL_PLANE_URL, default http://127.0.0.1:7070)
+  --ca FILE                CA of NATS and the control plane, PEM     (PROBEPILOT_CA_FILE, default: system CAs)
   --connections K          NATS connections shared by the agents     (default ceil(N / 1000))
   --enroll-token TOKEN     enrollment token                          (PROBEPILOT_ENROLL_TOKEN; not needed when
                                                                       every agent has an identity in --data-dir)
@@ -63,6 +67,9 @@ export const SimulateEnvSchema = z
     agents: wholeNumber(1, MAX_SIMULATED_AGENTS),
     connections: wholeNumber(1, MAX_SIMULATED_AGENTS).nullable(),
     natsUrl: z.string().min(1, "expected a URL such as nats://127.0.0.1:4222"),
+    credsFile: z.string({ error: "required: the tenant's simulator credentials (probepilot nats simulator-creds --out FILE)" }).min(1),
+    controlPlaneUrl: z.string().regex(/^https?:\/\/[^/]/, "expected an http:// or https:// URL, e.g. http://127.0.0.1:7070"),
+    caFile: z.string().min(1).nullable(),
     enrollToken: z.string().min(1).optional(),
     dataDir: z.string().min(1),
     namePrefix: z.string().regex(/^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$/, "expected 1 to 40 lower-case letters, digits or '-', starting and ending with a letter or digit (it becomes part of host names)"),
@@ -82,6 +89,9 @@ const FLAGS: Record<string, string> = {
   agents: "--agents",
   connections: "--connections",
   natsUrl: "--nats",
+  credsFile: "--creds",
+  controlPlaneUrl: "--control-plane",
+  caFile: "--ca",
   enrollToken: "--enroll-token",
   dataDir: "--data-dir",
   namePrefix: "--name-prefix",
@@ -125,6 +135,9 @@ export function parseSimulateEnv(argv: string[], env: Record<string, string | un
         cost: { type: "string" },
         "start-delay-ms": { type: "string" },
         nats: { type: "string" },
+        creds: { type: "string" },
+        "control-plane": { type: "string" },
+        ca: { type: "string" },
         connections: { type: "string" },
         "enroll-token": { type: "string" },
         "enroll-concurrency": { type: "string" },
@@ -163,6 +176,9 @@ export function parseSimulateEnv(argv: string[], env: Record<string, string | un
     agents: values.agents === undefined ? 1 : num(values.agents),
     connections: values.connections === undefined ? null : num(values.connections),
     natsUrl: values.nats ?? env.NATS_URL ?? "nats://127.0.0.1:4222",
+    credsFile: values.creds ?? env.PROBEPILOT_SIM_CREDS,
+    controlPlaneUrl: values["control-plane"] ?? env.PROBEPILOT_CONTROL_PLANE_URL ?? "http://127.0.0.1:7070",
+    caFile: values.ca ?? env.PROBEPILOT_CA_FILE ?? null,
     enrollToken: values["enroll-token"] ?? env.PROBEPILOT_ENROLL_TOKEN,
     dataDir: path.resolve(values["data-dir"] ?? env.PROBEPILOT_SIM_DATA_DIR ?? DEFAULT_SIM_DATA_DIR),
     namePrefix: values["name-prefix"] ?? "fleet",

@@ -1,10 +1,12 @@
+import { readFile } from "node:fs/promises";
 import type { ServerType } from "@hono/node-server";
+import { parseCreds } from "@probepilot/shared/nkeys";
 import { Gauge } from "prom-client";
 import { PROBE_STATES } from "@probepilot/shared";
 import { createAgentLogger } from "../logger.ts";
 import { createAgentMetrics, type AgentMetrics } from "../metrics.ts";
 import { startOpsServer } from "../ops/ops-server.ts";
-import { EnrollRefusedError } from "../bus/enroll.ts";
+import { EnrollRefusedError } from "../identity/enroll.ts";
 import { parseSimulateEnv, SIMULATE_USAGE } from "./simulate-env.ts";
 import { startSimulatedFleet, type FleetCounts, type FleetProgress, type SimulatedFleet } from "./fleet.ts";
 
@@ -146,9 +148,20 @@ export async function simulateMain(argv: string[]): Promise<number> {
     log.info({ started: p.started, reused: p.reused, failed: p.failed, total: p.total, elapsedMs: p.elapsedMs }, `enrolled ${p.started}/${p.total} agents`);
   };
 
+  let simulatorCreds;
+  try {
+    simulatorCreds = parseCreds(await readFile(env.credsFile, "utf8"));
+  } catch (err) {
+    log.fatal({ file: env.credsFile, err: (err as Error).message }, "cannot read the simulator credentials (make them with `probepilot nats simulator-creds --out FILE`)");
+    await shutdown("no credentials", 1);
+    return 1;
+  }
   const startedAt = Date.now();
   fleet = await startSimulatedFleet({
     natsUrl: env.natsUrl,
+    ...(env.caFile ? { natsCaFile: env.caFile } : {}),
+    simulatorCreds,
+    controlPlane: { url: env.controlPlaneUrl, ...(env.caFile ? { caFile: env.caFile } : {}) },
     agents: env.agents,
     ...(env.connections !== null ? { connections: env.connections } : {}),
     ...(env.enrollToken ? { enrollToken: env.enrollToken } : {}),

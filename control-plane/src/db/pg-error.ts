@@ -11,5 +11,8 @@ export function pgError(err: unknown): PgError | null {
   return typeof code === "string" && /^[0-9A-Z]{5}$/.test(code) ? (inner as PgError) : null;
 }
 
-/** SQLSTATE 23505: a unique index refused the row. */
-export const isUniqueViolation = (err: unknown) => pgError(err)?.code === "23505";
+/** SQLSTATE 23505: a unique index (`index`, when given) refused the row. */
+export const isUniqueViolation = (err: unknown, index?: string) => {
+  const pg = pgError(err);
+  return pg?.code === "23505" && (index === undefined || pg.constraint_name === index);
+};

@@ -57,11 +57,13 @@ export const enrollmentTokens = pgTable(
     expiresAt: timestamp("expires_at", { withTimezone: true }),
     revokedAt: timestamp("revoked_at", { withTimezone: true }),
     uses: integer("uses").notNull().default(0),
+    /** Enrollments this token allows (retries of one enrollment count once); null: no limit (tokens made before limits existed). */
+    maxUses: integer("max_uses"),
   },
   (t) => [uniqueIndex("enrollment_tokens_hash_idx").on(t.tokenHash), index("enrollment_tokens_tenant_idx").on(t.tenantId)],
 );
 
-export const agentStatusEnum = pgEnum("agent_status", ["online", "offline"]);
+export const agentStatusEnum = pgEnum("agent_status", ["online", "offline", "revoked"]);
 
 /**
  * The agent registry. `labels` is the effective set (host ⊕ user ⊕ central, later
@@ -90,7 +92,15 @@ export const agents = pgTable(
     /** The agent's telemetry spool as last reported: batches and bytes waiting, and dropped past the bound. */
     telemetry: jsonb("telemetry").$type<AgentTelemetryStatus>(),
     policyConflicts: jsonb("policy_conflicts").$type<{ kind: string; winner: string; loser: string }[]>().notNull().default([]),
-    agentKeyHash: text("agent_key_hash").notNull(),
+    /**
+     * The agent's NKEY user public key (`U…`): its NATS identity. The agent made the pair and
+     * keeps the seed; user JWTs are issued for this key only.
+     */
+    natsPublicKey: text("nats_public_key").notNull(),
+    /** When the newest user JWT issued to the agent expires (it renews before). */
+    credsExpiresAt: timestamp("creds_expires_at", { withTimezone: true }),
+    /** Set by `agents.revoke`: the key is in the tenant account's revocation list and no JWT is issued again. */
+    revokedAt: timestamp("revoked_at", { withTimezone: true }),
     enrolledWith: text("enrolled_with"),
     /** The agent's enroll `requestId`: a retried enrollment (lost reply) finds this row. */
     enrollRequestId: text("enroll_request_id"),
@@ -115,8 +125,44 @@ export const agents = pgTable(
     index("agents_labels_gin_idx").using("gin", t.labels),
     index("agents_tenant_last_seen_idx").on(t.tenantId, t.lastSeenAt),
     uniqueIndex("agents_enroll_request_idx").on(t.tenantId, t.enrollRequestId),
+    // Partial: agents enrolled before NKEY identities have an empty key until they enroll again.
+    uniqueIndex("agents_nats_public_key_idx").on(t.natsPublicKey).where(sql`nats_public_key <> ''`),
   ],
 );
+
+export const natsIdentityKindEnum = pgEnum("nats_identity_kind", ["operator", "system", "platform", "tenant"]);
+
+/**
+ * The NATS trust chain the control plane owns (decentralized JWT auth, docs/security.md):
+ * the operator, the system account, the platform account and one account per tenant.
+ * Seeds are stored encrypted (AES-256-GCM with `PROBEPILOT_SECRET_KEY`). JWTs are
+ * not stored: they are issued from these rows when needed. Each identity has a
+ * separate signing key, so the identity key itself signs nothing day to day and
+ * a signing key can be rotated without changing the account.
+ */
+export const natsIdentities = pgTable(
+  "nats_identities",
+  {
+    /** `operator`, `system`, `platform`, or the tenant id. */
+    id: text("id").primaryKey(),
+    kind: natsIdentityKindEnum("kind").notNull(),
+    tenantId: text("tenant_id").references(() => tenants.id),
+    publicKey: text("public_key").notNull(),
+    seedSealed: text("seed_sealed").notNull(),
+    signingPublicKey: text("signing_public_key").notNull(),
+    signingSeedSealed: text("signing_seed_sealed").notNull(),
+    /**
+     * Accounts: user public key → `at` (unix seconds: JWTs of that key issued up to then are
+     * refused) and `until` (when the newest such JWT would have expired anyway: the entry is
+     * dropped from the account JWT after that, keeping the JWT small).
+     */
+    revocations: jsonb("revocations").$type<Record<string, { at: number; until: number }>>().notNull().default({}),
+    createdAt: timestamp("created_at", { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp("updated_at", { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [uniqueIndex("nats_identities_tenant_idx").on(t.tenantId)],
+);
+export type NatsIdentityRow = typeof natsIdentities.$inferSelect;
 
 /** Every mutation, with its actor. Append-only. */
 export const auditLog = pgTable(

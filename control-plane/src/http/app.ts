@@ -4,13 +4,25 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
 import type { ControlPlaneMetrics } from "../metrics.ts";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
+import type { AgentCredentialIssuer } from "../services/agents/agent-credential-issuer.ts";
 import { appRouter } from "../trpc/app-router.ts";
 import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
 import type { RolloutSignals } from "../services/rollouts/rollout-signals.ts";
 import { opsRoutes, type HealthCheck } from "./ops-routes.ts";
+import { agentRoutes } from "./agent-routes.ts";
 import { webAppRoutes } from "./web-app.ts";
 
-export type HttpDeps = { webDir: string; db: Db; log: Logger; metrics: ControlPlaneMetrics; agentConfig: AgentConfigPublisher; tap: TelemetryTap; rolloutSignals: RolloutSignals; health: HealthCheck };
+export type HttpDeps = {
+  webDir: string;
+  db: Db;
+  log: Logger;
+  metrics: ControlPlaneMetrics;
+  agentConfig: AgentConfigPublisher;
+  credentials: AgentCredentialIssuer;
+  tap: TelemetryTap;
+  rolloutSignals: RolloutSignals;
+  health: HealthCheck;
+};
 
 const stringParam = (v: unknown) => (typeof v === "string" && v ? v : undefined);
 
@@ -28,11 +40,12 @@ export function createHttpApp(deps: HttpDeps): Hono {
     const started = performance.now();
     await next();
     const route = c.req.path.startsWith("/trpc/") ? "trpc" : c.req.path;
-    deps.metrics.httpRequests.inc({ route: ["trpc", "/healthz", "/metrics"].includes(route) ? route : route.startsWith("/assets/") ? "assets" : "web", status: String(c.res.status) });
+    deps.metrics.httpRequests.inc({ route: ["trpc", "/healthz", "/metrics"].includes(route) ? route : route.startsWith("/assets/") ? "assets" : route.startsWith("/v1/agents/") ? "agents" : "web", status: String(c.res.status) });
     deps.log.debug({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, "http");
   });
 
   app.route("/", opsRoutes(deps.health, deps.metrics.registry));
+  app.route("/", agentRoutes({ db: deps.db, issuer: deps.credentials, log: deps.log.child({ component: "agent-routes" }), metrics: deps.metrics }));
 
   app.use(
     "/trpc/*",
@@ -43,6 +56,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
         db: deps.db,
         log: deps.log,
         agentConfig: deps.agentConfig,
+        credentials: deps.credentials,
         tap: deps.tap,
         rolloutSignals: deps.rolloutSignals,
         // Browsers' EventSource cannot send headers: subscriptions may pass the token as a connection parameter.

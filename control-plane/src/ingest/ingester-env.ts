@@ -8,6 +8,12 @@ const cp = ControlPlaneEnvSchema.shape;
 export const IngesterEnvSchema = z.object({
   DATABASE_URL: cp.DATABASE_URL,
   NATS_URL: cp.NATS_URL,
+  PROBEPILOT_NATS_CA: cp.PROBEPILOT_NATS_CA,
+  /**
+   * The ingester's NATS credentials (a `.creds` file): a user that may only drain the
+   * telemetry consumer and dead-letter poison. `probepilot-control-plane nats-creds ingester` issues one.
+   */
+  PROBEPILOT_NATS_CREDS: z.string({ error: "PROBEPILOT_NATS_CREDS is required: the ingester's .creds file (probepilot-control-plane nats-creds ingester --out FILE)" }).min(1),
   PROBEPILOT_RETENTION_RAW_DAYS: cp.PROBEPILOT_RETENTION_RAW_DAYS,
   PROBEPILOT_RETENTION_1M_DAYS: cp.PROBEPILOT_RETENTION_1M_DAYS,
   PROBEPILOT_RETENTION_1H_DAYS: cp.PROBEPILOT_RETENTION_1H_DAYS,

@@ -4,8 +4,7 @@ import { Counter, Registry, collectDefaultMetrics } from "prom-client";
 import { retentionOf } from "../env.ts";
 import { connectDb, migrateDb } from "../db/client.ts";
 import { createLogger } from "../logger.ts";
-import { closeNats, connectNats } from "../nats/connect.ts";
-import { ensureJetStream } from "../nats/jetstream-setup.ts";
+import { closeNats, connectNats, credsFileAuthenticator, natsEndpoint } from "../nats/connect.ts";
 import { opsRoutes } from "../http/ops-routes.ts";
 import { dependencyHealth } from "../http/dependency-health.ts";
 import { parseIngesterEnv } from "./ingester-env.ts";
@@ -27,8 +26,14 @@ async function main(): Promise<void> {
 
   const db = connectDb(env.DATABASE_URL);
   await migrateDb(db);
-  const nc = await connectNats(env.NATS_URL, "probepilot-ingester", log);
-  await ensureJetStream(nc);
+  const creds = await credsFileAuthenticator(env.PROBEPILOT_NATS_CREDS);
+  if (creds.expiresAt !== null) log.info({ credsExpireAt: new Date(creds.expiresAt).toISOString() }, "NATS credentials loaded");
+  // Its user may only drain the ingest consumer: the control plane creates the streams and consumers.
+  const nc = await connectNats(natsEndpoint(env.NATS_URL, env.PROBEPILOT_NATS_CA), "probepilot-ingester", creds.authenticator, log);
+  const warnExpiry = creds.expiresAt === null ? null : setInterval(() => {
+    const left = creds.expiresAt! - Date.now();
+    if (left < 7 * 24 * 3600_000) log.warn({ credsExpireAt: new Date(creds.expiresAt!).toISOString() }, "the ingester's NATS credentials expire within 7 days: issue new ones (probepilot-control-plane nats-creds ingester) and restart");
+  }, 6 * 3600_000).unref();
   // Its own single connection for the writes (see server.ts); the pool serves migrations and /healthz.
   const ingestDb = connectDb(env.DATABASE_URL, { max: 1 });
   const ingester = createTelemetryIngester({ nc, sql: ingestDb.sql, log, metrics: createIngestMetrics(registry, deadLetters), maxAgeMs: retentionOf(env).rawMs });
@@ -45,6 +50,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "stopping: finishing the batch in flight");
     server.close();
+    if (warnExpiry) clearInterval(warnExpiry);
     await ingester.stop();
     await ingestDb.close();
     await closeNats(nc);

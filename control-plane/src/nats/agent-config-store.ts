@@ -6,12 +6,14 @@ const json = JSONCodec<AgentConfig>();
 
 /**
  * Agent central config in NATS: one KV key per agent (durable: read on every
- * (re)connect) plus a core-NATS nudge so online agents re-read at once.
+ * (re)connect) plus a core-NATS nudge so online agents re-read at once. Both live
+ * in the tenant's account, reached through `tenantNats`; only the control plane
+ * may write the key or send the nudge (agents may only read their own).
  */
 export class NatsAgentConfigStore implements AgentConfigPublisher {
   private readonly buckets = new Map<string, Promise<KV>>();
 
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(private readonly tenantNats: (tenantId: string) => Promise<NatsConnection>) {}
 
   /**
    * Store `config` unless the key already holds a newer revision. Two concurrent
@@ -33,13 +35,13 @@ export class NatsAgentConfigStore implements AgentConfigPublisher {
         if (attempt >= 10) throw error;
       }
     }
-    this.nc.publish(agentConfigNudgeSubject(tenantId, agentId), json.encode(config));
+    (await this.tenantNats(tenantId)).publish(agentConfigNudgeSubject(tenantId, agentId), json.encode(config));
   }
 
   private bucket(tenantId: string): Promise<KV> {
     let kv = this.buckets.get(tenantId);
     if (!kv) {
-      kv = this.nc.jetstream().views.kv(agentConfigBucket(tenantId), { history: 1 });
+      kv = this.tenantNats(tenantId).then((nc) => nc.jetstream().views.kv(agentConfigBucket(tenantId), { history: 1 }));
       kv.catch(() => this.buckets.delete(tenantId));
       this.buckets.set(tenantId, kv);
     }

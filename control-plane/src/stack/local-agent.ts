@@ -3,6 +3,8 @@ import { open, type FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 
 const AGENT_BIN = fileURLToPath(new URL("../../../agent/bin/probepilot-agent.mjs", import.meta.url));
+/** The agent's exit code when it was revoked (agent/src/identity/enroll.ts): it must not be restarted. */
+const EXIT_REVOKED = 78;
 
 export type LocalAgent = { stop: () => Promise<void>; kill: () => void };
 
@@ -15,6 +17,10 @@ export type LocalAgent = { stop: () => Promise<void>; kill: () => void };
  */
 export async function startLocalAgent(opts: {
   natsUrl: string;
+  /** CA of the local NATS server's TLS certificate. */
+  caFile?: string;
+  /** Where it enrolls. */
+  controlPlaneUrl: string;
   dataDir: string;
   httpAddr: string;
   logFile: string;
@@ -44,7 +50,8 @@ export async function startLocalAgent(opts: {
     }
     if (stopping) return;
     const startedAt = Date.now();
-    child = spawn(process.execPath, [AGENT_BIN, "--nats", opts.natsUrl, "--data-dir", opts.dataDir, "--http", opts.httpAddr, "--label", "env=local", "--log-level", opts.logLevel], {
+    const args = ["--nats", opts.natsUrl, "--control-plane", opts.controlPlaneUrl, ...(opts.caFile ? ["--ca", opts.caFile] : []), "--data-dir", opts.dataDir, "--http", opts.httpAddr, "--label", "env=local", "--log-level", opts.logLevel];
+    child = spawn(process.execPath, [AGENT_BIN, ...args], {
       stdio: ["ignore", log.fd, log.fd],
       env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token },
       // Own process group: Ctrl-C reaches only the stack, which stops the agent first.
@@ -52,6 +59,10 @@ export async function startLocalAgent(opts: {
     });
     child.once("exit", (code, signal) => {
       child = null;
+      if (code === EXIT_REVOKED) {
+        opts.onEvent(`local agent was revoked; it stays stopped (remove ${opts.dataDir}/identity.json and nats.creds, then restart the stack, to enroll it again)`);
+        return;
+      }
       if (Date.now() - startedAt > 60_000) backoffMs = 1000;
       restartLater(`exited (${signal ?? `code ${code}`})`);
     });

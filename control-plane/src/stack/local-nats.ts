@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
-import { mkdir, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
+import type { LocalNatsConfig } from "../nats/trust/local-server.ts";
 import { canConnect } from "./tcp.ts";
 
-export type LocalNats = { url: string; stop: () => Promise<void>; kill: () => void };
+export type LocalNats = { url: string; caFile?: string; stop: () => Promise<void>; kill: () => void };
 
 export class MissingNatsServerError extends Error {
   override readonly name = "MissingNatsServerError";
@@ -11,12 +12,14 @@ export class MissingNatsServerError extends Error {
   }
 }
 
-/** A local `nats-server -js` with its store under `storeDir`; its output goes to `logFile`. */
-export async function startLocalNats(opts: { port: number; storeDir: string; logFile: string }): Promise<LocalNats> {
-  await mkdir(opts.storeDir, { recursive: true });
+/**
+ * A local nats-server running `config` (operator mode with TLS: `writeLocalNatsConfig`),
+ * listening on `port`; its output goes to `logFile`.
+ */
+export async function startLocalNats(opts: { port: number; config: LocalNatsConfig; logFile: string }): Promise<LocalNats> {
   const logHandle = await open(opts.logFile, "a");
   // Own process group: Ctrl-C reaches only the stack, which stops NATS after the control plane.
-  const child = spawn("nats-server", ["-js", "-a", "127.0.0.1", "-p", String(opts.port), "-sd", opts.storeDir], { stdio: ["ignore", logHandle.fd, logHandle.fd], detached: true });
+  const child = spawn("nats-server", ["-c", opts.config.configFile], { stdio: ["ignore", logHandle.fd, logHandle.fd], detached: true });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   // Ready when the port accepts connections; failed if the process cannot start or exits first.
   let gaveUp = false;
@@ -33,7 +36,8 @@ export async function startLocalNats(opts: { port: number; storeDir: string; log
     gaveUp = true;
   }
   return {
-    url: `nats://127.0.0.1:${opts.port}`,
+    url: opts.config.url,
+    ...(opts.config.caFile ? { caFile: opts.config.caFile } : {}),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;

@@ -8,7 +8,10 @@ import { createLogger } from "../logger.ts";
 import { tenants } from "../db/schema.ts";
 import { DEFAULT_TENANT_NAME, adminTokenFile, mintLocalAdminToken } from "../services/auth/bootstrap.ts";
 import { createEnrollmentToken } from "../services/enroll-tokens/create-enrollment-token.ts";
-import { parseStackEnv } from "./stack-env.ts";
+import { parseStackEnv, type StackEnv } from "./stack-env.ts";
+import { connectDb, migrateDb } from "../db/client.ts";
+import { openNatsTrust } from "../nats/trust/open-trust.ts";
+import { writeLocalNatsConfig, type LocalNatsConfig } from "../nats/trust/local-server.ts";
 import { startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { startLocalNats } from "./local-nats.ts";
 import { startLocalAgent } from "./local-agent.ts";
@@ -70,15 +73,27 @@ async function main(): Promise<void> {
     } else say("• using Postgres at DATABASE_URL");
 
     let natsUrl = env.NATS_URL;
+    let natsCa = env.PROBEPILOT_NATS_CA;
     if (!natsUrl) {
-      const nats = await step(`starting nats-server -js on 127.0.0.1:${env.PROBEPILOT_NATS_PORT}`, () =>
-        startLocalNats({ port: env.PROBEPILOT_NATS_PORT, storeDir: path.join(env.dataDir, "nats"), logFile: path.join(logDir, "nats.log") }),
+      // nats-server trusts this control plane's operator (its keys live in Postgres, sealed with
+      // <data dir>/secret.key) and serves TLS with a local CA in <data dir>/tls: no anonymous client gets in.
+      const config = await step("preparing NATS trust (operator, accounts) and TLS", () => writeStackNatsConfig(databaseUrl!, env));
+      const nats = await step(`starting nats-server (operator mode, TLS) on 127.0.0.1:${env.PROBEPILOT_NATS_PORT}`, () =>
+        startLocalNats({ port: env.PROBEPILOT_NATS_PORT, config, logFile: path.join(logDir, "nats.log") }),
       );
       parts.push(nats);
       natsUrl = nats.url;
-    } else say(`• using NATS at ${natsUrl}`);
+      natsCa = nats.caFile;
+    } else say(`• using NATS at ${natsUrl} (it must trust this control plane's operator: probepilot-control-plane nats-config)`);
 
-    const cpEnv = parseControlPlaneEnv({ ...process.env, DATABASE_URL: databaseUrl, NATS_URL: natsUrl, PROBEPILOT_PORT: String(env.PROBEPILOT_PORT), PROBEPILOT_DATA_DIR: env.dataDir });
+    const cpEnv = parseControlPlaneEnv({
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      NATS_URL: natsUrl,
+      ...(natsCa ? { PROBEPILOT_NATS_CA: natsCa } : {}),
+      PROBEPILOT_PORT: String(env.PROBEPILOT_PORT),
+      PROBEPILOT_DATA_DIR: env.dataDir,
+    });
     const cp = await step("migrating and starting the control plane", () =>
       startControlPlane(cpEnv, { log: createLogger(env.PROBEPILOT_LOG_LEVEL, { service: "control-plane" }, path.join(logDir, "control-plane.log")) }),
     );
@@ -94,6 +109,8 @@ async function main(): Promise<void> {
       const agent = await step("starting the local agent", () =>
         startLocalAgent({
           natsUrl: natsUrl!,
+          ...(natsCa ? { caFile: natsCa } : {}),
+          controlPlaneUrl: cp.url,
           dataDir: path.join(env.dataDir, "agent"),
           httpAddr: env.PROBEPILOT_AGENT_HTTP,
           logFile: path.join(logDir, "agent.log"),
@@ -130,6 +147,21 @@ async function main(): Promise<void> {
   } catch (error) {
     say(`\nProbePilot could not start: ${error instanceof Error ? error.message : String(error)}`);
     await shutdown(1);
+  }
+}
+
+/**
+ * Before NATS starts: the database migrated, the trust chain opened (made on the
+ * very first start) and the nats-server configuration written under <data dir>/nats.
+ */
+async function writeStackNatsConfig(databaseUrl: string, env: StackEnv): Promise<LocalNatsConfig> {
+  const db = connectDb(databaseUrl, { max: 2 });
+  try {
+    await migrateDb(db);
+    const trust = await openNatsTrust(db, env, createLogger("warn"));
+    return await writeLocalNatsConfig({ dir: path.join(env.dataDir, "nats"), port: env.PROBEPILOT_NATS_PORT, trust, tlsDir: path.join(env.dataDir, "tls") });
+  } finally {
+    await db.close();
   }
 }
 

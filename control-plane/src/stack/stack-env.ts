@@ -13,7 +13,11 @@ const cp = ControlPlaneEnvSchema.shape;
 export const StackEnvSchema = z.object({
   DATABASE_URL: cp.DATABASE_URL.optional(),
   NATS_URL: z.string().min(1).optional(),
+  /** CA of an external NATS (with NATS_URL); the local nats-server's is made in <data dir>/tls. */
+  PROBEPILOT_NATS_CA: cp.PROBEPILOT_NATS_CA,
   PROBEPILOT_DATA_DIR: cp.PROBEPILOT_DATA_DIR,
+  PROBEPILOT_SECRET_KEY: cp.PROBEPILOT_SECRET_KEY,
+  PROBEPILOT_SECRET_KEY_PREVIOUS: cp.PROBEPILOT_SECRET_KEY_PREVIOUS,
   PROBEPILOT_PORT: cp.PROBEPILOT_PORT,
   PROBEPILOT_LOG_LEVEL: cp.PROBEPILOT_LOG_LEVEL,
   /** Port of the embedded Postgres (only when DATABASE_URL is unset). */

@@ -4,6 +4,7 @@ import type { Db } from "../db/client.ts";
 import type { Logger } from "../logger.ts";
 import { authenticate, type Principal } from "../services/auth/authenticate.ts";
 import type { AgentConfigPublisher } from "../services/agents/agent-config-publisher.ts";
+import type { AgentCredentialIssuer } from "../services/agents/agent-credential-issuer.ts";
 import { toTRPCError, errorFormatter } from "./error-adapter.ts";
 import type { TelemetryTap } from "../services/telemetry/live/telemetry-tap.ts";
 import type { RolloutSignals } from "../services/rollouts/rollout-signals.ts";
@@ -13,6 +14,8 @@ export type TrpcContext = {
   db: Db;
   log: Logger;
   agentConfig: AgentConfigPublisher;
+  /** NATS credentials: agent revocation, simulator credentials. */
+  credentials: AgentCredentialIssuer;
   /** Live telemetry from core NATS, shared by every subscription of a tenant. */
   tap: TelemetryTap;
   /** Rollout changes from any control plane (Postgres NOTIFY), for `rollouts.watch`. */

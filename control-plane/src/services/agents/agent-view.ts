@@ -1,8 +1,7 @@
 import type { AgentRow } from "../../db/schema.ts";
 
-/** The API shape of an agent: the row without its key hash. */
+/** The API shape of an agent: the row as stored (its NATS public key is not a secret; its seed never leaves the agent). */
 export function toAgentView(row: AgentRow) {
-  const { agentKeyHash: _secret, ...view } = row;
-  return view;
+  return row;
 }
 export type AgentView = ReturnType<typeof toAgentView>;

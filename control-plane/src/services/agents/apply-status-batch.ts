@@ -52,6 +52,8 @@ export async function applyStatusBatch(db: Db, streamEpoch: string, messages: St
     from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb)
       as m(agent_id text, tenant_id text, instance text, sseq bigint, at double precision, status text, probes jsonb, applied jsonb, invalid jsonb, conflicts jsonb, telemetry jsonb, hb double precision)
     where a.id = m.agent_id and a.tenant_id = m.tenant_id
+      -- A revoked agent stays revoked: a status it sent before it was cut off changes nothing.
+      and a.revoked_at is null
       and (a.status_stream_epoch is distinct from ${streamEpoch} or a.status_stream_seq < m.sseq)
     returning a.id`);
   return result.length;

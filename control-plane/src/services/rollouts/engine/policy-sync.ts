@@ -36,7 +36,8 @@ export class PolicySync {
 
   constructor(
     private readonly db: Db,
-    private readonly nc: NatsConnection,
+    /** The control plane's connection to a tenant's account, where its policy bucket lives. */
+    private readonly tenantNats: (tenantId: string) => Promise<NatsConnection>,
     private readonly log: Logger,
   ) {}
 
@@ -70,7 +71,7 @@ export class PolicySync {
   private async bucket(tenantId: string): Promise<KV> {
     let kv = this.buckets.get(tenantId);
     if (!kv) {
-      kv = await this.nc.jetstream().views.kv(policyBucket(tenantId), { bindOnly: true });
+      kv = await (await this.tenantNats(tenantId)).jetstream().views.kv(policyBucket(tenantId), { bindOnly: true });
       this.buckets.set(tenantId, kv);
     }
     return kv;

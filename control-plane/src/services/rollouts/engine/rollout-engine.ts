@@ -32,7 +32,8 @@ const LEADER_LOCK = "probepilot:rollout-engine";
 
 export type RolloutEngineOptions = {
   db: DbHandle;
-  nc: NatsConnection;
+  /** The control plane's connection to a tenant's account (its policy bucket). */
+  tenantNats: (tenantId: string) => Promise<NatsConnection>;
   signals: RolloutSignals;
   log: Logger;
   metrics: ControlPlaneMetrics;
@@ -74,7 +75,7 @@ export class RolloutEngine {
   private readonly leaderRetryMs: number;
 
   constructor(private readonly opts: RolloutEngineOptions) {
-    this.policySync = new PolicySync(opts.db.db, opts.nc, opts.log);
+    this.policySync = new PolicySync(opts.db.db, opts.tenantNats, opts.log);
     this.tickMs = opts.tickMs ?? 250;
     this.minGapMs = opts.minEvaluationGapMs ?? 100;
     this.leaderRetryMs = opts.leaderRetryMs ?? 2000;
