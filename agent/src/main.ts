@@ -8,6 +8,7 @@ import { startOpsServer } from "./ops/ops-server.ts";
 import { Agent } from "./agent.ts";
 import { EnrollRefusedError } from "./bus/enroll.ts";
 import { closeNats } from "./bus/close-nats.ts";
+import { watchParent } from "./parent-watch.ts";
 
 /** `probepilot-agent`: the host agent process (`probepilot-agent simulate` is the fleet simulator, see simulate/simulate-main.ts). */
 async function main(argv: string[]): Promise<number> {
@@ -24,6 +25,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createAgentLogger(env.logLevel);
   const metrics = createAgentMetrics();
+  // Until the agent runs there is nothing to stop cleanly; from then on, the same shutdown as SIGTERM.
+  let onParentGone: (parent: number) => void = (parent) => {
+    log.warn({ parent }, "parent process gone (PROBEPILOT_EXIT_WITH_PARENT): exiting");
+    process.exit(0);
+  };
+  if (env.exitWithParent !== null) watchParent(env.exitWithParent === "parent" ? process.ppid : env.exitWithParent, (parent) => onParentGone(parent));
 
   // Classic tracepoints need tracefs: mount it where libbpf looks when the host has not.
   const tracefs = await ensureTracefs();
@@ -68,6 +75,11 @@ async function main(argv: string[]): Promise<number> {
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
+  onParentGone = (parent) => {
+    log.warn({ parent }, "parent process gone (PROBEPILOT_EXIT_WITH_PARENT): stopping");
+    setTimeout(() => process.exit(1), 15_000).unref(); // a stop that hangs must not leave an orphan behind
+    void shutdown("parent exit");
+  };
 
   try {
     await agent.start();

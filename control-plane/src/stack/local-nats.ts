@@ -2,7 +2,7 @@ import { spawn } from "node:child_process";
 import { mkdir, open } from "node:fs/promises";
 import { canConnect } from "./tcp.ts";
 
-export type LocalNats = { url: string; stop: () => Promise<void>; kill: () => void };
+export type LocalNats = { url: string; pid: number | undefined; stop: () => Promise<void>; kill: () => void };
 
 export class MissingNatsServerError extends Error {
   override readonly name = "MissingNatsServerError";
@@ -34,6 +34,7 @@ export async function startLocalNats(opts: { port: number; storeDir: string; log
   }
   return {
     url: `nats://127.0.0.1:${opts.port}`,
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;
