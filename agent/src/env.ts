@@ -49,6 +49,15 @@ export const AgentEnvSchema = z.object({
     .number({ error: "expected a byte count such as 536870912, 512MiB or 2GiB" })
     .int("expected a whole number of bytes")
     .min(MIN_SPOOL_MAX_BYTES, `must be at least 4MiB (${MIN_SPOOL_MAX_BYTES} bytes): a single batch may take 1MiB`),
+  /**
+   * Stop (cleanly) when the parent process is gone: `"parent"` = whichever process started
+   * this one, a number = that pid (which must be the parent: a parent that died before
+   * this process even looked is caught too). Set by the local stack (`npm start`) for its agent.
+   */
+  exitWithParent: z
+    .string()
+    .regex(/^(0|1|[1-9][0-9]*)$/, 'PROBEPILOT_EXIT_WITH_PARENT: expected "1" (the parent process), a parent pid, or "0" (off)')
+    .transform((v): "parent" | number | null => (v === "0" ? null : v === "1" ? "parent" : Number(v))),
 });
 export type AgentEnv = z.infer<typeof AgentEnvSchema>;
 
@@ -69,6 +78,9 @@ export const AGENT_USAGE = `usage: probepilot-agent [options]
   --log-level LEVEL     trace|debug|info|warn|error|silent    (PROBEPILOT_LOG_LEVEL, default info)
   --spool-max-bytes N   telemetry spool bound, e.g. 512MiB    (PROBEPILOT_SPOOL_MAX_BYTES, default 512MiB)
   -h, --help            this text
+
+  PROBEPILOT_EXIT_WITH_PARENT=1|PID (environment only) stops the agent when the process that
+  started it (or PID, its parent) is gone; the local stack sets it to its own pid for its agent.
 `;
 
 /** Parse flags and environment into a validated config, or throw an Error whose message lists every problem. */
@@ -113,6 +125,7 @@ export function parseAgentEnv(argv: string[], env: Record<string, string | undef
     logLevel: values["log-level"] ?? env.PROBEPILOT_LOG_LEVEL ?? "info",
     bpfDir: values["bpf-dir"] ?? env.PROBEPILOT_BPF_DIR ?? null,
     spoolMaxBytes: parseByteSize(values["spool-max-bytes"] ?? env.PROBEPILOT_SPOOL_MAX_BYTES ?? String(DEFAULT_SPOOL_MAX_BYTES)),
+    exitWithParent: env.PROBEPILOT_EXIT_WITH_PARENT || "0",
   };
   const parsed = AgentEnvSchema.safeParse(candidate);
   if (!parsed.success) throw new Error(`invalid agent configuration: ${describeZodError(parsed.error)}`);

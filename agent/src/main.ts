@@ -12,6 +12,7 @@ import { EXIT_REVOKED, EnrollRefusedError, enrollAgent } from "./identity/enroll
 import { AgentCredentials, type CredentialsLost } from "./identity/agent-credentials.ts";
 import { credsFile, identityFile, loadIdentity, type StoredIdentity } from "./identity/identity-store.ts";
 import { closeNats } from "./bus/close-nats.ts";
+import { watchParent } from "./parent-watch.ts";
 import type { AgentHello } from "@probepilot/shared";
 
 /** Exit code asking the supervisor to start the agent again (EX_TEMPFAIL): its identity was dropped and it enrolls afresh. */
@@ -32,6 +33,12 @@ async function main(argv: string[]): Promise<number> {
   }
   const log = createAgentLogger(env.logLevel);
   const metrics = createAgentMetrics();
+  // Until the agent runs there is nothing to stop cleanly; from then on, the same shutdown as SIGTERM.
+  let onParentGone: (parent: number) => void = (parent) => {
+    log.warn({ parent }, "parent process gone (PROBEPILOT_EXIT_WITH_PARENT): exiting");
+    process.exit(0);
+  };
+  if (env.exitWithParent !== null) watchParent(env.exitWithParent === "parent" ? process.ppid : env.exitWithParent, (parent) => onParentGone(parent));
 
   // Classic tracepoints need tracefs: mount it where libbpf looks when the host has not.
   const tracefs = await ensureTracefs();
@@ -108,6 +115,11 @@ async function main(argv: string[]): Promise<number> {
   // The control plane revoked this agent, or no longer knows it: stop (probes unloaded) and say why.
   onLost = (l) => void lostExit(l, env, log).then((code) => shutdown(l.reason === "revoked" ? "revocation" : "unknown identity", code));
   if (lost) onLost(lost);
+  onParentGone = (parent) => {
+    log.warn({ parent }, "parent process gone (PROBEPILOT_EXIT_WITH_PARENT): stopping");
+    setTimeout(() => process.exit(1), 15_000).unref(); // a stop that hangs must not leave an orphan behind
+    void shutdown("parent exit");
+  };
 
   try {
     await agent.start();

@@ -50,6 +50,15 @@ describe("agent configuration", () => {
     expect(parseAgentEnv([], { PROBEPILOT_SPOOL_MAX_BYTES: "4096k" }).spoolMaxBytes).toBe(4 * 1024 ** 2);
   });
 
+  it("PROBEPILOT_EXIT_WITH_PARENT: 1 = the parent, a pid = that parent, 0 or unset = off; anything else is refused", () => {
+    expect(parseAgentEnv([], {}).exitWithParent).toBeNull();
+    expect(parseAgentEnv([], { PROBEPILOT_EXIT_WITH_PARENT: "0" }).exitWithParent).toBeNull();
+    expect(parseAgentEnv([], { PROBEPILOT_EXIT_WITH_PARENT: "" }).exitWithParent).toBeNull();
+    expect(parseAgentEnv([], { PROBEPILOT_EXIT_WITH_PARENT: "1" }).exitWithParent).toBe("parent");
+    expect(parseAgentEnv([], { PROBEPILOT_EXIT_WITH_PARENT: "4242" }).exitWithParent).toBe(4242);
+    for (const bad of ["yes", "-3", "07"]) expect(() => parseAgentEnv([], { PROBEPILOT_EXIT_WITH_PARENT: bad })).toThrow(/PROBEPILOT_EXIT_WITH_PARENT: expected "1" \(the parent process\), a parent pid, or "0" \(off\)/);
+  });
+
   it("rejects an unknown default probe kind, naming it and listing the valid ones", () => {
     const parse = () => parseAgentEnv(["--default-probes", "host,tcp_flow"], {});
     expect(parse).toThrow(/defaultProbes\.1: unknown probe kind "tcp_flow"; expected one of host, tcp_flows, tcp_connect_latency,/);

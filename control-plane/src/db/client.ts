@@ -18,7 +18,27 @@ export function connectDb(url: string, opts: { max?: number } = {}): DbHandle {
   // 100+ ms of compilation to a ~150 ms fleet panel (measured with bench:query).
   const sql = postgres(url, { max: opts.max ?? 10, onnotice: () => {}, connection: { jit: "off" } });
   const db = drizzle(sql, { schema });
+  acceptDateParameters(sql);
   return { db, sql, close: () => sql.end({ timeout: 5 }) };
+}
+
+/** postgres.js type oids of `timestamptz` and `timestamp`. */
+const TIMESTAMP_OIDS = [1184, 1114] as const;
+
+/**
+ * drizzle's postgres-js driver replaces the shared client's timestamp serializers with the
+ * identity (drizzle hands them strings already), so a `Date` bound into raw SQL on that client
+ * reached the wire as an object and the query threw (`The "string" argument must be of type
+ * string … Received an instance of Date`): partition maintenance failed that way on every
+ * start. Serialize a `Date` as ISO text and pass strings through unchanged, so both drizzle's
+ * values and raw-SQL `Date`s work.
+ */
+export function acceptDateParameters(sql: postgres.Sql): void {
+  const serializers = sql.options.serializers;
+  for (const oid of TIMESTAMP_OIDS) {
+    const inner = serializers[oid];
+    serializers[oid] = (value: unknown) => (value instanceof Date ? value.toISOString() : inner ? inner(value) : value);
+  }
 }
 
 /**

@@ -8,7 +8,7 @@ import path from "node:path";
 import { promisify } from "node:util";
 import postgres from "postgres";
 
-export type LocalPostgres = { url: string; dataDir: string; stop: () => Promise<void>; kill: () => void };
+export type LocalPostgres = { url: string; dataDir: string; pid: number | undefined; stop: () => Promise<void>; kill: () => void };
 
 const PASSWORD = "postgres";
 /** Where, as root, binaries and data go when the `postgres` user cannot reach the checkout. */
@@ -72,6 +72,7 @@ export async function startEmbeddedPostgres(opts: { dir: string; port: number; d
   return {
     url: `postgres://postgres:${PASSWORD}@127.0.0.1:${opts.port}/${opts.database}`,
     dataDir,
+    pid: server.pid,
     stop: async () => {
       // SIGINT = "fast" shutdown: clean, without waiting for clients to leave.
       if (server.exitCode === null && server.signalCode === null) server.kill("SIGINT");

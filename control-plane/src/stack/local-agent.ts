@@ -27,6 +27,8 @@ export async function startLocalAgent(opts: {
   logLevel: string;
   enrollToken: () => Promise<string>;
   onEvent: (line: string) => void;
+  /** Each (re)launch's pid, for the stack's record (stale-stack.ts). */
+  onSpawn?: (pid: number | undefined) => void;
 }): Promise<LocalAgent> {
   const log: FileHandle = await open(opts.logFile, "a");
   let child: ChildProcess | null = null;
@@ -53,10 +55,12 @@ export async function startLocalAgent(opts: {
     const args = ["--nats", opts.natsUrl, "--control-plane", opts.controlPlaneUrl, ...(opts.caFile ? ["--ca", opts.caFile] : []), "--data-dir", opts.dataDir, "--http", opts.httpAddr, "--label", "env=local", "--log-level", opts.logLevel];
     child = spawn(process.execPath, [AGENT_BIN, ...args], {
       stdio: ["ignore", log.fd, log.fd],
-      env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token },
+      // PROBEPILOT_EXIT_WITH_PARENT: the agent stops by itself if the stack dies without stopping it (kill -9).
+      env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token, PROBEPILOT_EXIT_WITH_PARENT: String(process.pid) },
       // Own process group: Ctrl-C reaches only the stack, which stops the agent first.
       detached: true,
     });
+    opts.onSpawn?.(child.pid);
     child.once("exit", (code, signal) => {
       child = null;
       if (code === EXIT_REVOKED) {

@@ -3,7 +3,7 @@ import { open } from "node:fs/promises";
 import type { LocalNatsConfig } from "../nats/trust/local-server.ts";
 import { canConnect } from "./tcp.ts";
 
-export type LocalNats = { url: string; caFile?: string; stop: () => Promise<void>; kill: () => void };
+export type LocalNats = { url: string; caFile?: string; pid: number | undefined; stop: () => Promise<void>; kill: () => void };
 
 export class MissingNatsServerError extends Error {
   override readonly name = "MissingNatsServerError";
@@ -38,6 +38,7 @@ export async function startLocalNats(opts: { port: number; config: LocalNatsConf
   return {
     url: opts.config.url,
     ...(opts.config.caFile ? { caFile: opts.config.caFile } : {}),
+    pid: child.pid,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
       await exited;

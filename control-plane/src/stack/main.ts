@@ -15,6 +15,7 @@ import { writeLocalNatsConfig, type LocalNatsConfig } from "../nats/trust/local-
 import { startEmbeddedPostgres } from "./embedded-postgres.ts";
 import { startLocalNats } from "./local-nats.ts";
 import { startLocalAgent } from "./local-agent.ts";
+import { claimStackDir, refuseToStart } from "./stale-stack.ts";
 
 /**
  * `npm start`: the whole stack on one machine — Postgres (DATABASE_URL or an
@@ -43,12 +44,15 @@ async function main(): Promise<void> {
   const env = parseStackEnv(process.env);
   const logDir = path.join(env.dataDir, "logs");
   await mkdir(logDir, { recursive: true });
+  // Refuses if a live stack has this data dir; stops what a dead one left (stale-stack.ts).
+  const claim = await claimStackDir(env.dataDir, { url: `http://127.0.0.1:${env.PROBEPILOT_PORT}`, say }).catch(refuseToStart);
   const parts: Part[] = [];
   let shuttingDown = false;
   const shutdown = async (code: number) => {
     shuttingDown = true;
     say("\nstopping ProbePilot… (Ctrl-C again to kill it at once)");
     for (const part of [...parts].reverse()) await part.stop().catch((e: Error) => say(`  (while stopping: ${e.message})`));
+    await claim.release().catch((e: Error) => say(`  (while removing the stack record: ${e.message})`));
     say("stopped.");
     process.exit(code);
   };
@@ -68,6 +72,7 @@ async function main(): Promise<void> {
         startEmbeddedPostgres({ dir: path.join(env.dataDir, "postgres"), port: env.PROBEPILOT_PG_PORT, database: "probepilot", logFile: path.join(logDir, "postgres.log") }),
       );
       parts.push(pg);
+      await claim.child("postgres", pg.pid);
       say(`  data in ${pg.dataDir}`);
       databaseUrl = pg.url;
     } else say("• using Postgres at DATABASE_URL");
@@ -82,6 +87,7 @@ async function main(): Promise<void> {
         startLocalNats({ port: env.PROBEPILOT_NATS_PORT, config, logFile: path.join(logDir, "nats.log") }),
       );
       parts.push(nats);
+      await claim.child("nats-server", nats.pid);
       natsUrl = nats.url;
       natsCa = nats.caFile;
     } else say(`• using NATS at ${natsUrl} (it must trust this control plane's operator: probepilot-control-plane nats-config)`);
@@ -126,6 +132,7 @@ async function main(): Promise<void> {
               throw error;
             })),
           onEvent: say,
+          onSpawn: (pid) => void claim.child("agent", pid),
         }),
       );
       parts.push(agent);
