@@ -1,29 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { connect, JSONCodec, type NatsConnection } from "nats";
+import { JSONCodec } from "nats";
 import { agentConfigBucket, agentConfigNudgeSubject, type AgentConfig } from "@probepilot/shared";
 import { NatsAgentConfigStore } from "../src/nats/agent-config-store.ts";
-import { startNatsServer, type TestNatsServer } from "./support/nats-server.ts";
+import { tenants } from "../src/db/schema.ts";
+import { startTestMesh } from "./support/nats-server.ts";
 
 const json = JSONCodec<AgentConfig>();
-let nats: TestNatsServer;
-let nc: NatsConnection;
+let mesh: Awaited<ReturnType<typeof startTestMesh>>;
+/** The control plane's connection to a tenant's account (where the config bucket and nudges live). */
+const tenantNats = (tenantId: string) => mesh.mesh.tenant(tenantId);
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  mesh = await startTestMesh();
+  await mesh.db.db.insert(tenants).values(["ten_a", "ten_b", "ten_c"].map((id) => ({ id, name: id })));
 });
 afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
+  await mesh?.stop();
 });
 
 const stored = async (tenant: string, agent: string) => {
-  const kv = await nc.jetstream().views.kv(agentConfigBucket(tenant));
+  const kv = await (await tenantNats(tenant)).jetstream().views.kv(agentConfigBucket(tenant));
   return (await kv.get(agent))?.json<AgentConfig>();
 };
 
 describe("agent central config in KV", () => {
   it("stores the config and nudges the agent", async () => {
-    const store = new NatsAgentConfigStore(nc);
+    const store = new NatsAgentConfigStore(tenantNats);
+    const nc = await tenantNats("ten_a");
     const nudges: AgentConfig[] = [];
     const sub = nc.subscribe(agentConfigNudgeSubject("ten_a", "agt_1"), { callback: (_e, m) => nudges.push(json.decode(m.data)) });
     await store.publishAgentConfig("ten_a", "agt_1", { centralLabels: { tier: "gold" }, revision: 1 });
@@ -34,14 +36,14 @@ describe("agent central config in KV", () => {
   });
 
   it("an older revision published late never overwrites a newer one", async () => {
-    const store = new NatsAgentConfigStore(nc);
+    const store = new NatsAgentConfigStore(tenantNats);
     await store.publishAgentConfig("ten_b", "agt_2", { centralLabels: { v: "3" }, revision: 3 });
     await store.publishAgentConfig("ten_b", "agt_2", { centralLabels: { v: "2" }, revision: 2 });
     expect(await stored("ten_b", "agt_2")).toEqual({ centralLabels: { v: "3" }, revision: 3 });
   });
 
   it("concurrent publishes end with the highest revision", async () => {
-    const stores = [new NatsAgentConfigStore(nc), new NatsAgentConfigStore(nc), new NatsAgentConfigStore(nc)];
+    const stores = [new NatsAgentConfigStore(tenantNats), new NatsAgentConfigStore(tenantNats), new NatsAgentConfigStore(tenantNats)];
     await Promise.all(Array.from({ length: 12 }, (_, i) => stores[i % 3]!.publishAgentConfig("ten_c", "agt_3", { centralLabels: { v: String(i + 1) }, revision: i + 1 })));
     expect((await stored("ten_c", "agt_3"))?.revision).toBe(12);
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { and, eq, sql } from "drizzle-orm";
-import { JSONCodec, connect, type NatsConnection } from "nats";
+import { JSONCodec, type NatsConnection } from "nats";
 import { agentConfigBucket, formatSelector, matchesSelector, parseSelector, type Labels, type Requirement, type Selector } from "@probepilot/shared";
 import { agents } from "../src/db/schema.ts";
 import { selectorToSql } from "../src/db/selector-sql.ts";
@@ -295,10 +295,8 @@ describe("agents.setLabels", () => {
     [agentId] = (await insertAgents(h.cp.db.db, tenant.tenantId, [
       { hostname: "lab-1", hostLabels: { "probepilot.io/hostname": "lab-1", env: "host-env" }, userLabels: { team: "user-team" } },
     ])) as [string];
-    nc = await connect({ servers: h.nats.url, name: "set-labels-test" });
-  });
-  afterAll(async () => {
-    await nc?.drain();
+    // The control plane's own connection to the tenant's account, where the config bucket lives.
+    nc = await h.cp.mesh.tenant(tenant.tenantId);
   });
 
   const auditRows = () => h.cp.db.sql`select action, target, actor, details from audit_log where tenant_id = ${tenant.tenantId} and target = ${agentId} order by id`;

@@ -34,7 +34,7 @@ afterAll(async () => {
 function appWithCapturedLog(agentConfig: AgentConfigPublisher = { publishAgentConfig: async () => {} }) {
   const lines: Record<string, any>[] = [];
   const log = pino({ level: "debug" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
-  const app = createHttpApp({ webDir: "/nonexistent", db: h.cp.db.db, log, metrics: createControlPlaneMetrics(), agentConfig, tap: new TelemetryTap(h.cp.nc), rolloutSignals: h.cp.rolloutSignals, health: async () => ({ ok: true, checks: {} }) });
+  const app = createHttpApp({ webDir: "/nonexistent", db: h.cp.db.db, log, metrics: createControlPlaneMetrics(), agentConfig, credentials: h.cp.credentials, tap: new TelemetryTap(h.cp.nc), rolloutSignals: h.cp.rolloutSignals, health: async () => ({ ok: true, checks: {} }) });
   const call = (path: string, input: unknown, method: "GET" | "POST") => {
     const headers = { authorization: `Bearer ${h.adminToken}`, "content-type": "application/json" };
     return method === "GET"

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AckPolicy, connect, type NatsConnection } from "nats";
+import { AckPolicy, type NatsConnection } from "nats";
 import { BatchConsumer, type Item } from "../src/nats/batch-consumer.ts";
 import { createLogger } from "../src/logger.ts";
-import { startNatsServer, type TestNatsServer } from "./support/nats-server.ts";
+import { startTestMesh } from "./support/nats-server.ts";
 import { eventually, sleep } from "./support/eventually.ts";
 
 /**
@@ -10,19 +10,18 @@ import { eventually, sleep } from "./support/eventually.ts";
  * function that records what it was given: what is under test is how messages
  * are grouped into writes, not where they go).
  */
-let nats: TestNatsServer;
+let mesh: Awaited<ReturnType<typeof startTestMesh>>;
 let nc: NatsConnection;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  nc = await connect({ servers: nats.url });
+  mesh = await startTestMesh();
+  nc = mesh.platform;
   const jsm = await nc.jetstreamManager();
   await jsm.streams.add({ name: "BATCH_TEST", subjects: ["batch.test.>"] });
   await jsm.consumers.add("BATCH_TEST", { durable_name: "writer", ack_policy: AckPolicy.Explicit });
 });
 afterAll(async () => {
-  await nc?.close();
-  await nats?.stop();
+  await mesh?.stop();
 });
 
 function recordingConsumer(opts: { batchSize: number; lingerMs: number; writeMs: number }) {

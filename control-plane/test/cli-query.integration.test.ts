@@ -25,7 +25,7 @@ beforeAll(async () => {
   h = await startHarness();
   configHome = await mkdtemp(path.join(tmpdir(), "pp-cli-query-"));
   const { token } = await h.client().enrollTokens.create.mutate({});
-  const { tenantId, agents } = await enrollAgents(h.cp.nc, token, 2, { prefix: "cq", hello: (i) => ({ userLabels: { env: i === 0 ? "prod" : "staging" } }) });
+  const { tenantId, agents } = await enrollAgents(h.cp.url, token, 2, { prefix: "cq", hello: (i) => ({ userLabels: { env: i === 0 ? "prod" : "staging" } }) });
   const now = Date.now();
   const publish = async (agentId: string, seq: number, series: MetricSeries[]) => {
     const batch: TelemetryBatch = { v: 1, tenantId, agentId, probe: "host", probeVersion: "builtin", seq, sentAt: now, series, histograms: [], events: [], profiles: [] };

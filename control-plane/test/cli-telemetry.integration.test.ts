@@ -55,7 +55,7 @@ beforeAll(async () => {
   h = await startHarness();
   configHome = await mkdtemp(path.join(tmpdir(), "pp-cli-telemetry-"));
   const { token } = await h.client().enrollTokens.create.mutate({});
-  const enrolled = await enrollAgents(h.cp.nc, token, 2, { prefix: "ct", hello: (i) => ({ userLabels: { env: i === 0 ? "prod" : "staging" } }) });
+  const enrolled = await enrollAgents(h.cp.url, token, 2, { prefix: "ct", hello: (i) => ({ userLabels: { env: i === 0 ? "prod" : "staging" } }) });
   tenantId = enrolled.tenantId;
   [a0, a1] = enrolled.agents as [EnrolledAgent, EnrolledAgent];
 

@@ -18,7 +18,7 @@ beforeAll(async () => {
   configHome = await mkdtemp(path.join(tmpdir(), "pp-cli-"));
   // One agent to list, enrolled through the real enroll path.
   const { token } = await h.client().enrollTokens.create.mutate({});
-  await enrollAgents(h.cp.nc, token, 3, { prefix: "cli-host", hello: (i) => ({ userLabels: { env: i === 0 ? "prod" : "staging" } }) });
+  await enrollAgents(h.cp.url, token, 3, { prefix: "cli-host", hello: (i) => ({ userLabels: { env: i === 0 ? "prod" : "staging" } }) });
 });
 afterAll(async () => {
   await h?.stop();

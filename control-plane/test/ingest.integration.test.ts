@@ -14,7 +14,7 @@ let agents: EnrolledAgent[];
 beforeAll(async () => {
   h = await startHarness();
   const { token } = await h.client().enrollTokens.create.mutate({});
-  ({ tenantId, agents } = await enrollAgents(h.cp.nc, token, 3, { prefix: "ingest" }));
+  ({ tenantId, agents } = await enrollAgents(h.cp.url, token, 3, { prefix: "ingest" }));
 });
 afterAll(async () => {
   await h?.stop();

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { telemetrySubject, type TelemetryBatch } from "@probepilot/shared";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
@@ -13,6 +14,7 @@ import { eventually } from "./support/eventually.ts";
  * no duplicates (the ledger and COPY commit together; acks follow the commit).
  */
 const INGESTER_BIN = fileURLToPath(new URL("../bin/probepilot-ingester.mjs", import.meta.url));
+const CONTROL_PLANE_BIN = fileURLToPath(new URL("../bin/probepilot-control-plane.mjs", import.meta.url));
 const AGENTS = 20;
 const BATCHES_PER_AGENT = 150;
 const SERIES_PER_BATCH = 20;
@@ -20,13 +22,21 @@ const SERIES_PER_BATCH = 20;
 let h: Harness;
 let tenantId: string;
 let agents: EnrolledAgent[];
+let ingesterCreds: string;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   // The control plane's own ingester is off: only the standalone process writes telemetry.
   h = await startHarness({ PROBEPILOT_INGEST: "off" });
   const { token } = await h.client().enrollTokens.create.mutate({});
-  ({ tenantId, agents } = await enrollAgents(h.cp.nc, token, AGENTS, { prefix: "crash" }));
+  ({ tenantId, agents } = await enrollAgents(h.cp.url, token, AGENTS, { prefix: "crash" }));
+  // What an operator does for a standalone ingester: issue its credentials with the control plane's admin command.
+  ingesterCreds = path.join(h.dataDir, "ingester.creds");
+  const issued = spawnSync(process.execPath, [CONTROL_PLANE_BIN, "nats-creds", "ingester", "--out", ingesterCreds, "--ttl", "1h"], {
+    env: { ...process.env, DATABASE_URL: h.database.url, PROBEPILOT_SECRET_KEY: h.secretKey, PROBEPILOT_DATA_DIR: h.dataDir },
+    encoding: "utf8",
+  });
+  if (issued.status !== 0) throw new Error(`nats-creds ingester failed: ${issued.stderr}`);
 });
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
@@ -36,7 +46,15 @@ afterAll(async () => {
 async function startIngester() {
   const port = await freePort();
   const child = spawn(process.execPath, [INGESTER_BIN], {
-    env: { ...process.env, DATABASE_URL: h.database.url, NATS_URL: h.nats.url, PROBEPILOT_INGESTER_HTTP: `127.0.0.1:${port}`, PROBEPILOT_LOG_LEVEL: "warn" },
+    env: {
+      ...process.env,
+      DATABASE_URL: h.database.url,
+      NATS_URL: h.nats.url,
+      PROBEPILOT_NATS_CA: h.nats.caFile,
+      PROBEPILOT_NATS_CREDS: ingesterCreds,
+      PROBEPILOT_INGESTER_HTTP: `127.0.0.1:${port}`,
+      PROBEPILOT_LOG_LEVEL: "warn",
+    },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);

@@ -26,7 +26,7 @@ let tenantA: string;
 
 const createCaller = createCallerFactory(appRouter);
 /** A server-side caller (no HTTP) authenticating with `token`, as a request would. */
-const caller = (token: string) => createCaller({ db: h.cp.db.db, log: createLogger("silent"), agentConfig: { publishAgentConfig: async () => {} }, tap, rolloutSignals: h.cp.rolloutSignals, bearerToken: token });
+const caller = (token: string) => createCaller({ db: h.cp.db.db, log: createLogger("silent"), agentConfig: { publishAgentConfig: async () => {} }, credentials: h.cp.credentials, tap, rolloutSignals: h.cp.rolloutSignals, bearerToken: token });
 
 /** The TRPCError a server-side call ends with. */
 async function callError(p: Promise<unknown>): Promise<TRPCError> {

@@ -25,7 +25,18 @@ const children: ChildProcess[] = [];
 /** A control plane in its own process on the harness's database and NATS; resolves once its engine leads. */
 async function startLeadingControlPlane(): Promise<ChildProcess> {
   const proc = spawn(process.execPath, [bin], {
-    env: { ...process.env, DATABASE_URL: h.database.url, NATS_URL: h.nats.url, PROBEPILOT_PORT: "0", PROBEPILOT_DATA_DIR: dataDir, PROBEPILOT_INGEST: "off", PROBEPILOT_LOG_LEVEL: "info" },
+    env: {
+      ...process.env,
+      DATABASE_URL: h.database.url,
+      NATS_URL: h.nats.url,
+      PROBEPILOT_NATS_CA: h.nats.caFile,
+      // The same secret key: it opens the NATS signing keys the first control plane sealed.
+      PROBEPILOT_SECRET_KEY: h.secretKey,
+      PROBEPILOT_PORT: "0",
+      PROBEPILOT_DATA_DIR: dataDir,
+      PROBEPILOT_INGEST: "off",
+      PROBEPILOT_LOG_LEVEL: "info",
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(proc);
@@ -61,7 +72,7 @@ describe("a control plane killed mid-rollout", () => {
   it("is replaced by another, which resumes the rollout where it was; only one drives at a time", { timeout: 120_000 }, async () => {
     const first = await startLeadingControlPlane();
     // A second engine in this process, started while the child leads: it must wait its turn.
-    const standby = new RolloutEngine({ db: h.cp.db, nc: h.cp.nc, signals: h.cp.rolloutSignals, log: createLogger("silent"), metrics: h.cp.metrics, leaderRetryMs: 500 });
+    const standby = new RolloutEngine({ db: h.cp.db, tenantNats: (t) => h.cp.mesh.tenant(t), signals: h.cp.rolloutSignals, log: createLogger("silent"), metrics: h.cp.metrics, leaderRetryMs: 500 });
     standby.start();
     try {
       const api = h.client();
@@ -96,7 +107,7 @@ describe("a control plane killed mid-rollout", () => {
 
   it("a second control plane does not drive while the first one leads", { timeout: 60_000 }, async () => {
     const leader = await startLeadingControlPlane();
-    const other = new RolloutEngine({ db: h.cp.db, nc: h.cp.nc, signals: h.cp.rolloutSignals, log: createLogger("silent"), metrics: h.cp.metrics, leaderRetryMs: 200 });
+    const other = new RolloutEngine({ db: h.cp.db, tenantNats: (t) => h.cp.mesh.tenant(t), signals: h.cp.rolloutSignals, log: createLogger("silent"), metrics: h.cp.metrics, leaderRetryMs: 200 });
     other.start();
     try {
       await sleep(1500);

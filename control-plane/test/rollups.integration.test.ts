@@ -80,7 +80,7 @@ describe("rollups", () => {
 
   it("the ingester marks the minutes of late points dirty in the same transaction", async () => {
     const { token } = await h.client().enrollTokens.create.mutate({});
-    const { tenantId, agents } = await enrollAgents(h.cp.nc, token, 1, { prefix: "late" });
+    const { tenantId, agents } = await enrollAgents(h.cp.url, token, 1, { prefix: "late" });
     const late = Date.now() - 30 * MINUTE_MS;
     const lateMinute = late - (late % MINUTE_MS);
     await h.cp.nc.jetstream().publish(

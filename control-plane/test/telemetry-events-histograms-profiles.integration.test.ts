@@ -46,7 +46,7 @@ const prof = (sec: number, pid: number, comm: string, stacks: [string, number][]
 beforeAll(async () => {
   h = await startHarness();
   const { token } = await h.client().enrollTokens.create.mutate({});
-  const enrolled = await enrollAgents(h.cp.nc, token, 3, {
+  const enrolled = await enrollAgents(h.cp.url, token, 3, {
     prefix: "ehp",
     hello: (i) => ({ userLabels: ([{ env: "prod", region: "eu" }, { env: "prod", region: "us" }, { env: "staging", region: "eu" }] as Record<string, string>[])[i]! }),
   });
@@ -54,7 +54,7 @@ beforeAll(async () => {
   [a0, a1, a2] = enrolled.agents as [EnrolledAgent, EnrolledAgent, EnrolledAgent];
   other = await createTenant(h, "ehp-other");
   const otherEnroll = await other.client.enrollTokens.create.mutate({});
-  otherAgent = (await enrollAgents(h.cp.nc, otherEnroll.token, 1, { prefix: "ehp-other", hello: () => ({ userLabels: { env: "prod" } }) })).agents[0]!;
+  otherAgent = (await enrollAgents(h.cp.url, otherEnroll.token, 1, { prefix: "ehp-other", hello: () => ({ userLabels: { env: "prod" } }) })).agents[0]!;
 
   // Histograms: per-interval deltas, several batches per series.
   await ingest(tenantId, a0.agentId, "runqueue_latency", { histograms: [runq("0", 1, [0, 4, 4, 2], 60)] });

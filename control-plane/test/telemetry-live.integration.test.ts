@@ -11,7 +11,7 @@ let agents: EnrolledAgent[];
 beforeAll(async () => {
   h = await startHarness();
   const { token } = await h.client().enrollTokens.create.mutate({});
-  ({ tenantId, agents } = await enrollAgents(h.cp.nc, token, 2, { prefix: "live", hello: (i) => ({ userLabels: { team: i === 0 ? "a" : "b" } }) }));
+  ({ tenantId, agents } = await enrollAgents(h.cp.url, token, 2, { prefix: "live", hello: (i) => ({ userLabels: { team: i === 0 ? "a" : "b" } }) }));
 });
 afterAll(async () => {
   await h?.stop();

@@ -43,7 +43,7 @@ beforeAll(async () => {
   await rollupLock`select pg_advisory_lock(hashtext('probepilot:rollup'))`;
 
   const { token } = await h.client().enrollTokens.create.mutate({});
-  const enrolled = await enrollAgents(h.cp.nc, token, 3, {
+  const enrolled = await enrollAgents(h.cp.url, token, 3, {
     prefix: "tq",
     hello: (i) => ({ userLabels: ([{ env: "prod", region: "eu", mode: "agent-mode" }, { env: "prod", region: "us" }, { env: "staging", region: "eu" }] as Record<string, string>[])[i]! }),
   });
@@ -51,7 +51,7 @@ beforeAll(async () => {
   [a0, a1, a2] = enrolled.agents as [EnrolledAgent, EnrolledAgent, EnrolledAgent];
   other = await createTenant(h, "telemetry-other");
   const otherEnroll = await other.client.enrollTokens.create.mutate({});
-  otherAgent = (await enrollAgents(h.cp.nc, otherEnroll.token, 1, { prefix: "other", hello: () => ({ userLabels: { env: "prod" } }) })).agents[0]!;
+  otherAgent = (await enrollAgents(h.cp.url, otherEnroll.token, 1, { prefix: "other", hello: () => ({ userLabels: { env: "prod" } }) })).agents[0]!;
 
   const cpu = (labels: Record<string, string>, secs: number[], values: number[]): MetricSeries => ({ metric: "cpu_util", kind: "gauge", unit: "ratio", labels, points: pts(T0, secs, values) });
   await ingest(tenantId, a0.agentId, [

@@ -26,7 +26,7 @@ const FLEET = 24;
 beforeAll(async () => {
   h = await startHarness();
   const { token } = await h.client().enrollTokens.create.mutate({});
-  ({ tenantId, agents } = await enrollAgents(h.cp.nc, token, 2, {
+  ({ tenantId, agents } = await enrollAgents(h.cp.url, token, 2, {
     prefix: "ui",
     hello: (i) => ({ userLabels: { team: i === 0 ? "a" : "b" }, kernel: i === 0 ? "6.1.0-test" : "5.10.0-old" }),
   }));

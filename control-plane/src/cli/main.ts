@@ -3,7 +3,8 @@ import { LabelError, SelectorSyntaxError } from "@probepilot/shared";
 import { createApiClient, describeCallError } from "./client.ts";
 import { resolveConnection } from "./credentials.ts";
 import { UsageError, type CommandContext } from "./command.ts";
-import { agentsGet, agentsLabel, agentsList } from "./commands/agents.ts";
+import { agentsGet, agentsLabel, agentsList, agentsRevoke } from "./commands/agents.ts";
+import { natsSimulatorCreds } from "./commands/nats.ts";
 import { enrollTokensCreate, enrollTokensList, enrollTokensRevoke, tokensCreate, tokensList, tokensRevoke } from "./commands/tokens.ts";
 import { login, whoami } from "./commands/session.ts";
 import { metrics, query } from "./commands/query.ts";
@@ -20,10 +21,13 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
   agents list [--selector S] [--status online|offline] [--limit N] [--cursor C]
   agents get ID                            one agent: labels, capabilities, probes
   agents label ID k=v… [k-…]               set central labels (k- removes one)
+  agents revoke ID                         revoke the agent's NATS credentials: disconnected, refused from then on
   tokens create --role viewer|operator|admin [--name N]
   tokens list | tokens revoke ID
-  enroll-tokens create [--description D] [--expires-in 24h]
+  enroll-tokens create [--description D] [--expires-in 24h] [--max-uses 1000]
   enroll-tokens list | enroll-tokens revoke ID
+  nats simulator-creds --out FILE [--ttl 24h]
+                                           NATS credentials for the fleet simulator (a test tool)
   query METRIC [--selector S] [--series-selector S] [--since 5m] [--until now]
         [--step 10s] [--agg avg|min|max|sum|count|rate] [--by label,label] [--watch]
                                            a metric over time, per group of --by labels;
@@ -81,12 +85,14 @@ const COMMANDS: Record<string, Command> = {
   "agents list": agentsList,
   "agents get": agentsGet,
   "agents label": agentsLabel,
+  "agents revoke": agentsRevoke,
   "tokens create": tokensCreate,
   "tokens list": tokensList,
   "tokens revoke": tokensRevoke,
   "enroll-tokens create": enrollTokensCreate,
   "enroll-tokens list": enrollTokensList,
   "enroll-tokens revoke": enrollTokensRevoke,
+  "nats simulator-creds": natsSimulatorCreds,
   query,
   metrics,
   histogram,
@@ -121,6 +127,9 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         name: { type: "string" },
         description: { type: "string" },
         "expires-in": { type: "string" },
+        "max-uses": { type: "string" },
+        out: { type: "string" },
+        ttl: { type: "string" },
         "series-selector": { type: "string" },
         since: { type: "string" },
         until: { type: "string" },

@@ -1,14 +1,14 @@
 import { newId, mergeLabels, type AgentStatus, type Labels } from "@probepilot/shared";
 import type { Db } from "../../src/db/client.ts";
 import { agents } from "../../src/db/schema.ts";
-import { hashSecret, newSecret } from "../../src/services/auth/secrets.ts";
+import { NkeyPair } from "@probepilot/shared/nkeys";
 import { fakeCapabilities } from "./fake-hello.ts";
 
 export type AgentRowSpec = { hostname?: string; hostLabels?: Labels; userLabels?: Labels; centralLabels?: Labels; status?: AgentStatus };
 
 /**
  * Insert agents straight into the registry (for query tests that need many rows
- * fast; enrollment itself is tested through NATS). Returns the ids in input order.
+ * fast; enrollment itself is tested over HTTP). Returns the ids in input order.
  */
 export async function insertAgents(db: Db, tenantId: string, specs: AgentRowSpec[]): Promise<string[]> {
   const rows = specs.map((s, i) => {
@@ -28,7 +28,7 @@ export async function insertAgents(db: Db, tenantId: string, specs: AgentRowSpec
       arch: "x86_64",
       os: "linux",
       capabilities: fakeCapabilities(),
-      agentKeyHash: hashSecret(newSecret("ppk")),
+      natsPublicKey: NkeyPair.create("user").getPublicKey(),
       status: s.status ?? ("online" as const),
     };
   });

@@ -2,12 +2,15 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { createTRPCClient, httpLink } from "@trpc/client";
+import type { NatsConnection } from "nats";
 import type { AppRouter } from "../../src/trpc/app-router.ts";
 import { parseControlPlaneEnv } from "../../src/env.ts";
 import { startControlPlane, type ControlPlane } from "../../src/server.ts";
 import { createLogger } from "../../src/logger.ts";
+import { PLATFORM_ADMIN_PERMISSIONS } from "../../src/nats/trust/permissions.ts";
+import { SecretBox } from "../../src/nats/trust/secret-box.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
-import { startNatsServer, type TestNatsServer } from "./nats-server.ts";
+import { prepareTrust, startNatsServer, type TestNatsServer } from "./nats-server.ts";
 
 export type Harness = {
   cp: ControlPlane;
@@ -15,16 +18,32 @@ export type Harness = {
   database: TestDatabase;
   dataDir: string;
   adminToken: string;
+  /** The key sealing the NATS signing keys in this database (another control plane on it needs the same). */
+  secretKey: string;
   client: (token?: string) => ReturnType<typeof createTRPCClient<AppRouter>>;
+  /**
+   * A new connection to the platform account as its administrator (what the control
+   * plane itself uses): tests publish statuses and telemetry there as if agents had,
+   * and read the streams. The caller closes it.
+   */
+  platformNats: (name?: string) => Promise<NatsConnection>;
   stop: () => Promise<void>;
 };
 
-/** A real control plane on a fresh database and its own nats-server, with an admin token and a typed client. */
+/**
+ * A real control plane on a fresh database and its own nats-server (operator mode,
+ * TLS, trusting this control plane's operator), with an admin token and a typed client.
+ */
 export async function startHarness(envOverrides: Record<string, string> = {}): Promise<Harness> {
-  const [nats, database, dataDir] = await Promise.all([startNatsServer(), createTestDatabase(), mkdtemp(path.join(tmpdir(), "pp-cp-"))]);
+  const [database, dataDir] = await Promise.all([createTestDatabase(), mkdtemp(path.join(tmpdir(), "pp-cp-"))]);
+  const secretKey = SecretBox.newKeyText();
+  const prepared = await prepareTrust(database.url, secretKey);
+  const nats = await startNatsServer({ trust: prepared.trust }).finally(() => prepared.close());
   const env = parseControlPlaneEnv({
     DATABASE_URL: database.url,
     NATS_URL: nats.url,
+    ...(nats.caFile ? { PROBEPILOT_NATS_CA: nats.caFile } : {}),
+    PROBEPILOT_SECRET_KEY: secretKey,
     PROBEPILOT_PORT: "0",
     PROBEPILOT_DATA_DIR: dataDir,
     PROBEPILOT_SWEEP_INTERVAL_MS: "200",
@@ -39,8 +58,10 @@ export async function startHarness(envOverrides: Record<string, string> = {}): P
     database,
     dataDir,
     adminToken,
+    secretKey,
     client: (token = adminToken) =>
       createTRPCClient<AppRouter>({ links: [httpLink({ url: `${cp.url}/trpc`, headers: () => (token ? { authorization: `Bearer ${token}` } : {}) })] }),
+    platformNats: (name = "pp-test-platform") => cp.mesh.connectAs("platform", name, PLATFORM_ADMIN_PERMISSIONS),
     stop: async () => {
       await cp.stop();
       await Promise.all([nats.stop(), database.drop(), rm(dataDir, { recursive: true, force: true })]);

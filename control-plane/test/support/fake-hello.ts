@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
-import { JSONCodec, type NatsConnection } from "nats";
-import { ENROLL_SUBJECT, type AgentCapabilities, type AgentHello, type EnrollReply, type EnrollRequest } from "@probepilot/shared";
-
-const json = JSONCodec<unknown>();
+import { connect, type ConnectionOptions, type NatsConnection } from "nats";
+import { EnrollReplySchema, agentInboxPrefix, type AgentCapabilities, type AgentConfig, type AgentHello } from "@probepilot/shared";
+import { NkeyPair, nkeyAuthenticator } from "@probepilot/shared/nkeys";
 
 /** Capabilities of a well-equipped host (BTF, bpf() permitted, tracepoints, perf events). */
 export function fakeCapabilities(overrides: Partial<AgentCapabilities> = {}): AgentCapabilities {
@@ -35,24 +34,39 @@ export function fakeHello(overrides: Partial<AgentHello> = {}): AgentHello {
 }
 
 /**
- * Send one enroll request exactly as an agent does (request/reply on `ENROLL_SUBJECT`).
- * `request` may be anything (a string is sent as raw bytes) so tests can send malformed ones.
+ * POST one enroll request exactly as an agent does (`/v1/agents/enroll`) and return the
+ * HTTP status and parsed body. `body` may be anything (a string is sent as is) so tests
+ * can send malformed ones.
  */
-export async function enrollRequest(nc: NatsConnection, request: EnrollRequest | unknown, timeoutMs = 5000): Promise<EnrollReply> {
-  const data = typeof request === "string" ? new TextEncoder().encode(request) : request instanceof Uint8Array ? request : json.encode(request);
-  const reply = await nc.request(ENROLL_SUBJECT, data, { timeout: timeoutMs });
-  return json.decode(reply.data) as EnrollReply;
+export async function enrollRequest(controlPlaneUrl: string, body: unknown): Promise<{ status: number; body: any }> {
+  const res = await fetch(`${controlPlaneUrl}/v1/agents/enroll`, { method: "POST", headers: { "content-type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // keep the text
+  }
+  return { status: res.status, body: parsed };
 }
 
-export type EnrolledAgent = { agentId: string; agentKey: string; hostname: string };
+export type EnrolledAgent = { agentId: string; tenantId: string; hostname: string; key: NkeyPair; jwt: string; expiresAt: number; config: AgentConfig };
+
+/** Enroll one agent with a fresh key through the real route; fails on a refusal. */
+export async function enrollOne(controlPlaneUrl: string, enrollmentToken: string, hello: AgentHello, key = NkeyPair.create("user")): Promise<EnrolledAgent> {
+  const reply = await enrollRequest(controlPlaneUrl, { enrollmentToken, requestId: randomUUID(), publicKey: key.getPublicKey(), hello });
+  if (reply.status !== 200) throw new Error(`enrolling ${hello.hostname} failed (${reply.status}): ${JSON.stringify(reply.body)}`);
+  const ok = EnrollReplySchema.parse(reply.body);
+  return { agentId: ok.agentId, tenantId: ok.tenantId, hostname: hello.hostname, key, jwt: ok.jwt, expiresAt: ok.expiresAt, config: ok.config };
+}
 
 /**
- * Enroll `count` agents with one enrollment token through the real enroll responder,
- * `concurrency` requests at a time. Host `i` is `${prefix}-${i}`; `hello(i)` may
- * override its hello. Fails on the first refused enrollment.
+ * Enroll `count` agents with one enrollment token through the real enroll route,
+ * `concurrency` requests at a time, each with its own NKEY pair. Host `i` is
+ * `${prefix}-${i}`; `hello(i)` may override its hello. Fails on the first refusal.
  */
 export async function enrollAgents(
-  nc: NatsConnection,
+  controlPlaneUrl: string,
   enrollmentToken: string,
   count: number,
   opts: { prefix?: string; concurrency?: number; hello?: (i: number) => Partial<AgentHello> } = {},
@@ -60,20 +74,32 @@ export async function enrollAgents(
   const prefix = opts.prefix ?? "host";
   const concurrency = opts.concurrency ?? 25;
   const agents: EnrolledAgent[] = new Array(count);
-  let tenantId: string | undefined;
   let next = 0;
   const worker = async () => {
     for (let i = next++; i < count; i = next++) {
       const hostname = `${prefix}-${i}`;
-      const reply = await enrollRequest(nc, { enrollmentToken, requestId: randomUUID(), hello: fakeHello({ hostname, ...opts.hello?.(i) }) });
-      if (!reply.ok) throw new Error(`enrolling ${hostname} failed: ${reply.code}: ${reply.message}`);
-      if (!reply.agentKey) throw new Error(`enrolling ${hostname}: first enrollment returned no agent key`);
-      if (tenantId !== undefined && tenantId !== reply.tenantId) throw new Error(`agents of one token landed in two tenants: ${tenantId}, ${reply.tenantId}`);
-      tenantId = reply.tenantId;
-      agents[i] = { agentId: reply.agentId, agentKey: reply.agentKey, hostname };
+      agents[i] = await enrollOne(controlPlaneUrl, enrollmentToken, fakeHello({ hostname, ...opts.hello?.(i) }));
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
-  if (tenantId === undefined) throw new Error("enrollAgents needs count >= 1");
-  return { tenantId, agents };
+  if (count < 1) throw new Error("enrollAgents needs count >= 1");
+  const tenants = new Set(agents.map((a) => a.tenantId));
+  if (tenants.size !== 1) throw new Error(`agents of one token landed in ${tenants.size} tenants`);
+  return { tenantId: agents[0]!.tenantId, agents };
+}
+
+/**
+ * A NATS connection as an enrolled agent (its own user: its key and JWT, its inbox
+ * prefix), as the agent process makes it. What the server allows or refuses on it
+ * is what an agent may do.
+ */
+export function connectAsAgent(nats: { url: string; caFile?: string }, agent: Pick<EnrolledAgent, "agentId" | "key" | "jwt">, options: Partial<ConnectionOptions> = {}): Promise<NatsConnection> {
+  return connect({
+    servers: nats.url,
+    name: `pp-test-agent@${agent.agentId}`,
+    authenticator: nkeyAuthenticator(() => ({ jwt: agent.jwt, key: agent.key })),
+    inboxPrefix: agentInboxPrefix(agent.agentId),
+    ...(nats.caFile ? { tls: { caFile: nats.caFile } } : {}),
+    ...options,
+  });
 }

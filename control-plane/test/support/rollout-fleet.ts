@@ -8,6 +8,7 @@ import { parseFailSpec, parseLabelsSpec, parseUnsupportedSpec } from "../../../a
 import { createAgentLogger } from "../../../agent/src/logger.ts";
 import type { Harness } from "./control-plane-harness.ts";
 import { eventually } from "./eventually.ts";
+import { simulatorCreds } from "./simulator-creds.ts";
 
 export type TestFleet = { fleet: SimulatedFleet; stop: () => Promise<void> };
 
@@ -23,6 +24,9 @@ export async function startTestFleet(
   const { token } = await h.client().enrollTokens.create.mutate({ description: "test fleet" });
   const fleet = await startSimulatedFleet({
     natsUrl: h.nats.url,
+    ...(h.nats.caFile ? { natsCaFile: h.nats.caFile } : {}),
+    simulatorCreds: await simulatorCreds(h),
+    controlPlane: { url: h.cp.url },
     agents: opts.agents,
     connections: opts.connections ?? 2,
     enrollToken: token,

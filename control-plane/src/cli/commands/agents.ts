@@ -1,12 +1,12 @@
-import { parseLabelAssignment, validateLabelKey, LabelError, type ProbeStatus } from "@probepilot/shared";
+import { AGENT_STATUSES, parseLabelAssignment, validateLabelKey, LabelError, type AgentStatus, type ProbeStatus } from "@probepilot/shared";
 import type { CommandContext } from "../command.ts";
 import { UsageError } from "../command.ts";
 import { renderTable, ago, formatLabels } from "../table.ts";
 
 /** `agents list [--selector S] [--status S] [--limit N] [--cursor C]` */
 export async function agentsList(ctx: CommandContext): Promise<void> {
-  const status = ctx.flags.status;
-  if (status !== undefined && status !== "online" && status !== "offline") throw new UsageError(`--status must be "online" or "offline", not "${status}"`);
+  const status = ctx.flags.status as AgentStatus | undefined;
+  if (status !== undefined && !AGENT_STATUSES.includes(status)) throw new UsageError(`--status must be one of ${AGENT_STATUSES.join(", ")}, not "${status}"`);
   const page = await ctx.api.agents.list.query({
     selector: ctx.flags.selector,
     status,
@@ -121,4 +121,12 @@ export function probeStateCounts(probes: readonly { state: string }[]): string {
   const counts = new Map<string, number>();
   for (const p of probes) counts.set(p.state, (counts.get(p.state) ?? 0) + 1);
   return [...counts].map(([state, n]) => `${n} ${state}`).join(", ");
+}
+
+/** `agents revoke ID`: cut the agent off NATS for good (admin). */
+export async function agentsRevoke(ctx: CommandContext): Promise<void> {
+  const id = ctx.requireArg(0, "agent id");
+  const a = await ctx.api.agents.revoke.mutate({ id });
+  if (ctx.json) return ctx.print(a);
+  ctx.out(`revoked ${a.id} (${a.hostname}) at ${a.revokedAt ? new Date(a.revokedAt).toISOString() : "now"}: NATS has closed its connections and refuses its key; rollouts count it as gone`);
 }

@@ -28,14 +28,17 @@ export async function tokensRevoke(ctx: CommandContext): Promise<void> {
   ctx.out(`revoked ${id}`);
 }
 
-/** `enroll-tokens create [--description D] [--expires-in 24h]` */
+/** `enroll-tokens create [--description D] [--expires-in 24h] [--max-uses N]` */
 export async function enrollTokensCreate(ctx: CommandContext): Promise<void> {
   const expiresInSec = ctx.flags["expires-in"] ? parseDurationSec(ctx.flags["expires-in"], "--expires-in") : undefined;
-  const t = await ctx.api.enrollTokens.create.mutate({ description: ctx.flags.description, expiresInSec });
+  const maxUsesText = ctx.flags["max-uses"];
+  const maxUses = maxUsesText === undefined ? undefined : Number(maxUsesText);
+  if (maxUses !== undefined && (!Number.isInteger(maxUses) || maxUses < 1)) throw new UsageError(`--max-uses must be a whole number of at least 1 (got "${maxUsesText}")`);
+  const t = await ctx.api.enrollTokens.create.mutate({ description: ctx.flags.description, expiresInSec, maxUses });
   if (ctx.json) return ctx.print(t);
   ctx.out(
-    `created enrollment token ${t.id}${t.expiresAt ? ` (expires ${new Date(t.expiresAt).toISOString()})` : ""}. It is shown once:\n${t.token}\n\n` +
-      `enroll an agent with:\n  probepilot-agent --nats nats://<nats-host>:4222 --enroll-token ${t.token}`,
+    `created enrollment token ${t.id} (expires ${new Date(t.expiresAt).toISOString()}, enrolls at most ${t.maxUses} agents). It is shown once:\n${t.token}\n\n` +
+      `enroll an agent with:\n  probepilot-agent --control-plane https://<control-plane>:7070 --nats tls://<nats-host>:4222 --ca ca.pem --enroll-token ${t.token}`,
   );
 }
 
@@ -46,7 +49,7 @@ export async function enrollTokensList(ctx: CommandContext): Promise<void> {
   ctx.out(
     renderTable(
       ["ID", "DESCRIPTION", "USES", "CREATED", "EXPIRES", "REVOKED"],
-      tokens.map((t) => [t.id, t.description || "-", String(t.uses), ago(t.createdAt), t.expiresAt ? new Date(t.expiresAt).toISOString() : "never", t.revokedAt ? ago(t.revokedAt) : "-"]),
+      tokens.map((t) => [t.id, t.description || "-", t.maxUses === null ? String(t.uses) : `${t.uses}/${t.maxUses}`, ago(t.createdAt), t.expiresAt ? new Date(t.expiresAt).toISOString() : "never", t.revokedAt ? ago(t.revokedAt) : "-"]),
     ),
   );
 }

@@ -13,6 +13,7 @@ export async function listEnrollmentTokens(db: Db, tenantId: string) {
       expiresAt: enrollmentTokens.expiresAt,
       revokedAt: enrollmentTokens.revokedAt,
       uses: enrollmentTokens.uses,
+      maxUses: enrollmentTokens.maxUses,
     })
     .from(enrollmentTokens)
     .where(eq(enrollmentTokens.tenantId, tenantId))

@@ -8,7 +8,17 @@ import { revokeEnrollmentToken } from "../../services/enroll-tokens/revoke-enrol
 
 export const enrollTokensRouter = router({
   create: adminProcedure
-    .input(z.object({ description: singleLineText({ max: 200 }).optional(), expiresInSec: ExpiresInSecSchema.optional() }).default({}))
+    .input(
+      z
+        .object({
+          description: singleLineText({ max: 200 }).optional(),
+          /** Default 24 h. */
+          expiresInSec: ExpiresInSecSchema.optional(),
+          /** Agents it may enroll; default 1,000. */
+          maxUses: z.number().int("must be a whole number").min(1, "must be at least 1").max(1_000_000, "must be at most 1000000").optional(),
+        })
+        .default({}),
+    )
     .mutation(({ ctx, input }) => createEnrollmentToken(ctx.db, ctx.principal, input)),
   list: adminProcedure.query(({ ctx }) => listEnrollmentTokens(ctx.db, ctx.principal.tenantId)),
   revoke: adminProcedure.input(z.object({ id: idSchema("enrollToken") })).mutation(({ ctx, input }) => revokeEnrollmentToken(ctx.db, ctx.principal, input.id)),
