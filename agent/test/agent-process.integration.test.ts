@@ -31,7 +31,7 @@ type RunningAgent = { child: ChildProcess; httpPort: number; exited: Promise<num
 
 async function spawnAgent(extra: string[] = []): Promise<RunningAgent> {
   const httpPort = await freePort();
-  const child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--default-probes", "host", "--data-dir", dataDir, "--heartbeat", "1", "--http", `127.0.0.1:${httpPort}`, "--label", "team=core", ...extra], {
+  const child = spawn(process.execPath, [AGENT_BIN, ...h.agentArgs, "--default-probes", "host", "--data-dir", dataDir, "--heartbeat", "1", "--http", `127.0.0.1:${httpPort}`, "--label", "team=core", ...extra], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   spawned.push(child);
@@ -112,7 +112,7 @@ describe("an agent process on this host", () => {
 
   it("refuses to start without identity or enrollment token, saying what to pass", async () => {
     const emptyDir = await mkdtemp(path.join(tmpdir(), "pp-agent-empty-"));
-    const child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--default-probes", "host", "--data-dir", emptyDir, "--http", "off"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [AGENT_BIN, ...h.agentArgs, "--default-probes", "host", "--data-dir", emptyDir, "--http", "off"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     const code = await new Promise((r) => child.once("exit", r));
@@ -123,7 +123,7 @@ describe("an agent process on this host", () => {
 
   it("reports a wrong enrollment token clearly and exits", async () => {
     const emptyDir = await mkdtemp(path.join(tmpdir(), "pp-agent-bad-"));
-    const child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--default-probes", "host", "--data-dir", emptyDir, "--http", "off", "--enroll-token", "ppe_wrong"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [AGENT_BIN, ...h.agentArgs, "--default-probes", "host", "--data-dir", emptyDir, "--http", "off", "--enroll-token", "ppe_wrong"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
     child.stdout!.on("data", (d) => (out += d));
     const code = await new Promise((r) => child.once("exit", r));

@@ -6,7 +6,7 @@ import { startHarness, type Harness } from "../../control-plane/test/support/con
 import { StatusReporter } from "../src/bus/status-reporter.ts";
 import { createAgentMetrics } from "../src/metrics.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { StatusTap, connectLikeAgent, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
+import { StatusTap, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
 
 /**
  * The goodbye is an agent's last status message: the control plane orders an
@@ -27,7 +27,7 @@ const SETTLE_MS = 600;
 beforeAll(async () => {
   h = await startHarness();
   dir = await tempDir("pp-agent-stop-");
-  ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
+  ops = await h.platformNats("pp-test-ops");
   tap = new StatusTap(ops);
 });
 
@@ -76,7 +76,7 @@ describe("StatusReporter after stop()", () => {
 describe("Agent.stop()", () => {
   it("a central config nudge arriving while the goodbye is published does not follow it with a status", async () => {
     const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "agent stop" })).token;
-    a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello: await realHello({ suite: "agent-stop" }), enrollToken });
+    a = await startInProcessAgent({ ...h.agentEndpoints, dataDir: dir.dir, hello: await realHello({ suite: "agent-stop" }), enrollToken });
     const agentId = a.agentId;
     await waitFor(async () => tap.latest(agentId), { what: "a first status message" });
 

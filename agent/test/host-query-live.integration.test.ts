@@ -24,7 +24,7 @@ beforeAll(async () => {
   h = await startHarness();
   dataDir = await mkdtemp(path.join(tmpdir(), "pp-host-query-"));
   const { token } = await h.client().enrollTokens.create.mutate({});
-  agent = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--default-probes", "host", "--data-dir", dataDir, "--enroll-token", token, "--http", "off", "--label", "env=e2e"], { stdio: "ignore" });
+  agent = spawn(process.execPath, [AGENT_BIN, ...h.agentArgs, "--default-probes", "host", "--data-dir", dataDir, "--enroll-token", token, "--http", "off", "--label", "env=e2e"], { stdio: "ignore" });
 });
 afterAll(async () => {
   if (agent && agent.exitCode === null) agent.kill("SIGKILL");

@@ -7,7 +7,7 @@ import type { MetricSeries, TelemetryBatch } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { loadIdentity } from "../src/identity/identity-store.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { TelemetryTap, connectLikeAgent, tempDir } from "./support/in-process-agent.ts";
+import { TelemetryTap, tempDir } from "./support/in-process-agent.ts";
 
 /**
  * The built-in `host` probe through the real publish path: a spawned
@@ -30,13 +30,16 @@ let tenantId: string;
 beforeAll(async () => {
   h = await startHarness();
   dir = await tempDir("pp-host-telemetry-");
-  ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
+  ops = await h.platformNats("pp-test-ops");
   const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "host telemetry" })).token;
-  child = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--default-probes", "host", "--data-dir", dir.dir, "--enroll-token", enrollToken, "--http", "off", "--heartbeat", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  child = spawn(process.execPath, [AGENT_BIN, ...h.agentArgs, "--default-probes", "host", "--data-dir", dir.dir, "--enroll-token", enrollToken, "--http", "off", "--heartbeat", "1"], { stdio: ["ignore", "pipe", "pipe"] });
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
-  const identity = await waitFor(async () => (await loadIdentity(dir.dir)) ?? undefined, { what: "agent identity on disk", timeoutMs: 20_000, debug: () => output });
-  ({ agentId, tenantId } = identity);
+  const stored = await waitFor(async () => {
+    const loaded = await loadIdentity(dir.dir).catch(() => null); // the creds file may land a moment after identity.json
+    return loaded && !loaded.legacy ? loaded : undefined;
+  }, { what: "agent identity on disk", timeoutMs: 20_000, debug: () => output });
+  ({ agentId, tenantId } = stored.identity);
   tap = await TelemetryTap.start(ops, tenantId, agentId, "host");
 });
 

@@ -3,7 +3,7 @@ import type { KV, NatsConnection } from "nats";
 import { TELEMETRY_STREAM, TelemetryBatchSchema, policyBucket, telemetrySubject, type Policy, type TelemetryBatch } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { connectLikeAgent, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
+import { realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
 
 /**
  * The agent outlives a nats-server restart (same port, same JetStream store):
@@ -19,10 +19,10 @@ let a: InProcessAgent;
 beforeAll(async () => {
   h = await startHarness();
   dir = await tempDir("pp-reconnect-");
-  ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
+  ops = await h.platformNats("pp-test-ops");
   const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "reconnect" })).token;
   a = await startInProcessAgent({
-    natsUrl: h.nats.url,
+    ...h.agentEndpoints,
     dataDir: dir.dir,
     hello: await realHello({ suite: "reconnect" }),
     enrollToken,
@@ -66,7 +66,7 @@ describe("agent across a nats-server restart", () => {
   it("works before the restart: online in Postgres, telemetry stored, policies applied", async () => {
     await waitFor(async () => ((await h.client().agents.get.query({ id: a.agentId })).status === "online" ? true : undefined), { what: "agent online" });
     await waitFor(async () => ((await lastHostBatch())?.probeVersion === "builtin" ? true : undefined), { what: "builtin host telemetry" });
-    const kv: KV = await ops.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
+    const kv: KV = await (await h.cp.mesh.tenant(a.tenantId)).jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
     await kv.put("pol_before", JSON.stringify(hostPolicy("pol_before", "before")));
     await waitFor(async () => (a.agent.probeStatuses().find((p) => p.kind === "host" && p.policyId === "pol_before" && p.state === "running") ? true : undefined), { what: "pol_before applied" });
   });
@@ -82,7 +82,7 @@ describe("agent across a nats-server restart", () => {
     expect(a.natsEvents.filter((e) => e.type === "disconnect").length).toBeGreaterThan(disconnectsBefore);
 
     // A policy written after the restart must reach the agent's watch.
-    const kv: KV = await ops.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
+    const kv: KV = await (await h.cp.mesh.tenant(a.tenantId)).jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
     const writtenAt = Date.now();
     await kv.put("pol_after", JSON.stringify(hostPolicy("pol_after", "after")));
     await waitFor(async () => (a.agent.probeStatuses().find((p) => p.kind === "host" && p.policyId === "pol_after" && p.state === "running") ? true : undefined), {
@@ -109,7 +109,7 @@ describe("agent across a nats-server restart", () => {
   });
 
   it("keeps reconciling: deleting the policy after the restart falls back to the built-in host probe", async () => {
-    const kv: KV = await ops.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
+    const kv: KV = await (await h.cp.mesh.tenant(a.tenantId)).jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
     await kv.delete("pol_before");
     await kv.delete("pol_after");
     await waitFor(async () => {

@@ -5,7 +5,7 @@ import type { KV, NatsConnection } from "nats";
 import { policyBucket, waveHash, type Policy, type ProbeStatus, type AgentHello } from "@probepilot/shared";
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { StatusTap, TelemetryTap, connectLikeAgent, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
+import { StatusTap, TelemetryTap, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
 
 const withoutBtf = (hello: AgentHello): AgentHello => ({ ...hello, capabilities: { ...hello.capabilities, btf: false } });
 
@@ -29,14 +29,14 @@ const SUITE_LABEL = { suite: "reconcile" };
 beforeAll(async () => {
   h = await startHarness();
   dir = await tempDir("pp-reconcile-");
-  ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
+  ops = await h.platformNats("pp-test-ops");
   status = new StatusTap(ops);
   const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "policy reconcile" })).token;
   // This suite is about policies, not eBPF: the agent says its host has no BTF, so eBPF kinds are unsupported here.
   const hello = withoutBtf(await realHello(SUITE_LABEL));
   hostArch = hello.hostLabels["probepilot.io/arch"]!;
-  a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello, enrollToken });
-  kv = await ops.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
+  a = await startInProcessAgent({ ...h.agentEndpoints, dataDir: dir.dir, hello, enrollToken });
+  kv = await (await h.cp.mesh.tenant(a.tenantId)).jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
   telemetry = await TelemetryTap.start(ops, a.tenantId, a.agentId, "host");
 });
 
@@ -335,7 +335,7 @@ describe("policy watch and reconcile", () => {
     const revision = await put(policy("pol_replay"));
     await kv.delete("pol_stale");
     const restartedAt = Date.now();
-    a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello: withoutBtf(await realHello(SUITE_LABEL)) });
+    a = await startInProcessAgent({ ...h.agentEndpoints, dataDir: dir.dir, hello: withoutBtf(await realHello(SUITE_LABEL)) });
 
     // start() resolves after the first reconcile over the replayed state.
     expect(a.agent.probeStatuses()).toEqual([expect.objectContaining({ kind: "host", policyId: "pol_replay", state: "running" })]);

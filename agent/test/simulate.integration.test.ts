@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { formatCreds } from "@probepilot/shared/nkeys";
 import { pino } from "pino";
 import type { KV, NatsConnection } from "nats";
 import { policyAppliesTo, policyBucket, type Labels, type Policy, type ProbeStatus } from "@probepilot/shared";
@@ -8,7 +11,8 @@ import { startHarness, type Harness } from "../../control-plane/test/support/con
 import { freePort } from "../../control-plane/test/support/free-port.ts";
 import { metricValue } from "../../control-plane/test/support/metrics-text.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { connectLikeAgent, tempDir } from "./support/in-process-agent.ts";
+import { tempDir } from "./support/in-process-agent.ts";
+import { simulatorCreds } from "../../control-plane/test/support/simulator-creds.ts";
 import { loadIdentity } from "../src/identity/identity-store.ts";
 import { labelsForAgent, parseCostSpec, parseFailSpec, parseLabelsSpec, parseUnsupportedSpec, simulatedOutcome } from "../src/simulate/fleet-spec.ts";
 import { startSimulatedFleet, type FleetProgress, type SimulatedFleet } from "../src/simulate/fleet.ts";
@@ -31,6 +35,8 @@ const silent = pino({ level: process.env.PP_TEST_LOG ?? "silent" });
 
 let h: Harness;
 let enrollToken: string;
+let simCreds: { jwt: string; seed: string };
+let credsFile: string;
 let dir: { dir: string; remove: () => Promise<void> };
 let fleet: SimulatedFleet;
 let ops: NatsConnection;
@@ -50,9 +56,12 @@ async function rows(prefix: string): Promise<AgentRow[]> {
   return found.map((r) => ({ ...r, labels: json(r.labels), probes: json(r.probes), applied_policies: json(r.applied_policies) }));
 }
 
+/** Where the simulated agents connect and enroll, with the tenant's simulator credentials. */
+const fleetEndpoints = () => ({ natsUrl: h.nats.url, ...(h.nats.caFile ? { natsCaFile: h.nats.caFile } : {}), simulatorCreds: simCreds, controlPlane: { url: h.cp.url } });
+
 function start(enroll: boolean, onProgress?: (p: FleetProgress) => void): Promise<SimulatedFleet> {
   return startSimulatedFleet({
-    natsUrl: h.nats.url,
+    ...fleetEndpoints(),
     agents: N,
     connections: 3,
     ...(enroll ? { enrollToken } : {}),
@@ -70,11 +79,16 @@ beforeAll(async () => {
   h = await startHarness();
   dir = await tempDir("pp-simulate-");
   enrollToken = (await h.client().enrollTokens.create.mutate({ description: "fleet simulator" })).token;
+  simCreds = await simulatorCreds(h);
+  credsFile = path.join(dir.dir, "sim.creds");
+  await writeFile(credsFile, formatCreds(simCreds.jwt, simCreds.seed), { mode: 0o600 });
   fleet = await start(true);
   await fleet.ready;
-  tenantId = (await loadIdentity(fleet.agents[0]!.dataDir))!.tenantId;
-  ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
-  kv = await ops.jetstream().views.kv(policyBucket(tenantId), { bindOnly: true });
+  const first = await loadIdentity(fleet.agents[0]!.dataDir);
+  if (!first || first.legacy) throw new Error("the simulated agent wrote no identity");
+  tenantId = first.identity.tenantId;
+  ops = await h.platformNats("pp-test-ops");
+  kv = await (await h.cp.mesh.tenant(tenantId)).jetstream().views.kv(policyBucket(tenantId), { bindOnly: true });
 }, 120_000);
 
 afterAll(async () => {
@@ -210,7 +224,7 @@ describe("simulated fleet", () => {
     const early = await tempDir("pp-simulate-early-");
     let stopping: Promise<void> | null = null;
     const f: SimulatedFleet = await startSimulatedFleet({
-      natsUrl: h.nats.url,
+      ...fleetEndpoints(),
       agents: 150,
       enrollToken,
       dataDir: early.dir,
@@ -247,7 +261,7 @@ describe("probepilot-agent simulate (the bin)", () => {
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      [AGENT_BIN, "simulate", "--agents", "20", "--nats", h.nats.url, "--data-dir", procDir.dir, "--name-prefix", "proc", "--ops-port", String(port), "--heartbeat-sec", "5", "--labels", "team=proc", "--connections", "2"],
+      [AGENT_BIN, "simulate", "--agents", "20", "--nats", h.nats.url, "--ca", h.nats.caFile!, "--control-plane", h.cp.url, "--creds", credsFile, "--data-dir", procDir.dir, "--name-prefix", "proc", "--ops-port", String(port), "--heartbeat-sec", "5", "--labels", "team=proc", "--connections", "2"],
       { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: enrollToken } },
     );
     spawned.push(child);

@@ -4,7 +4,7 @@ import { TELEMETRY_STREAM, TelemetryBatchSchema, policyBucket, telemetrySubject,
 import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
 import { metricValue } from "../../control-plane/test/support/metrics-text.ts";
 import { waitFor } from "./support/wait-for.ts";
-import { StatusTap, connectLikeAgent, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
+import { StatusTap, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
 
 /**
  * Data flow 3's reliability promise: nats-server stopped for 30 s while an agent
@@ -31,11 +31,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 beforeAll(async () => {
   h = await startHarness();
   dir = await tempDir("pp-outage-");
-  ops = await connectLikeAgent(h.nats.url, "pp-test-ops");
+  ops = await h.platformNats("pp-test-ops");
   status = new StatusTap(ops);
   const enrollToken = (await h.client().enrollTokens.create.mutate({ description: "telemetry outage" })).token;
   hello = await realHello({ suite: "outage" });
-  a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello, enrollToken });
+  a = await startInProcessAgent({ ...h.agentEndpoints, dataDir: dir.dir, hello, enrollToken });
   agentId = a.agentId;
   subject = telemetrySubject(a.tenantId, a.agentId, "host");
   const policy: Policy = {
@@ -47,7 +47,7 @@ beforeAll(async () => {
     revision: 0,
     updatedAt: Date.now(),
   };
-  const kv: KV = await ops.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
+  const kv: KV = await (await h.cp.mesh.tenant(a.tenantId)).jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
   await kv.put(policy.policyId, JSON.stringify(policy));
 });
 
@@ -180,7 +180,7 @@ describe("telemetry across a NATS outage", () => {
     await h.nats.start(); // a no-op unless the previous test failed during the outage
     const before = await storedBatches();
     const previousMax = Math.max(...before.map((b) => b.seq));
-    a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello });
+    a = await startInProcessAgent({ ...h.agentEndpoints, dataDir: dir.dir, hello });
     expect(a.agentId).toBe(agentId); // re-identified, not re-enrolled
     const after = await waitFor(async () => {
       const all = await storedBatches();
@@ -198,7 +198,7 @@ describe("telemetry across a NATS outage", () => {
     await a?.stop();
     // A bound of about four host batches (each ~9 KB here): segments of a quarter of it hold one batch each.
     const spoolMaxBytes = 40_000;
-    a = await startInProcessAgent({ natsUrl: h.nats.url, dataDir: dir.dir, hello, spoolMaxBytes });
+    a = await startInProcessAgent({ ...h.agentEndpoints, dataDir: dir.dir, hello, spoolMaxBytes });
     const agent = a;
     const before = await storedBatches();
     await waitFor(async () => ((await storedBatches()).length >= before.length + 3 ? true : undefined), { what: "3 batches from the bounded agent" });

@@ -2,8 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { JSONCodec } from "nats";
 import { agentConfigBucket, agentConfigNudgeSubject, type AgentConfig } from "@probepilot/shared";
 import { NatsAgentConfigStore } from "../src/nats/agent-config-store.ts";
+import { agentPermissions } from "../src/nats/trust/permissions.ts";
 import { tenants } from "../src/db/schema.ts";
 import { startTestMesh } from "./support/nats-server.ts";
+import { eventually } from "./support/eventually.ts";
 
 const json = JSONCodec<AgentConfig>();
 let mesh: Awaited<ReturnType<typeof startTestMesh>>;
@@ -25,14 +27,17 @@ const stored = async (tenant: string, agent: string) => {
 describe("agent central config in KV", () => {
   it("stores the config and nudges the agent", async () => {
     const store = new NatsAgentConfigStore(tenantNats);
-    const nc = await tenantNats("ten_a");
+    await tenantNats("ten_a"); // the tenant's account is on the server
+    // Heard as the agent hears it: its own user in the tenant's account.
+    const nc = await mesh.mesh.connectAs({ tenantId: "ten_a" }, "agt_1", agentPermissions("ten_a", "agt_1"));
     const nudges: AgentConfig[] = [];
     const sub = nc.subscribe(agentConfigNudgeSubject("ten_a", "agt_1"), { callback: (_e, m) => nudges.push(json.decode(m.data)) });
+    await nc.flush(); // the subscription is on the server before the nudge is sent
     await store.publishAgentConfig("ten_a", "agt_1", { centralLabels: { tier: "gold" }, revision: 1 });
-    await nc.flush();
     expect(await stored("ten_a", "agt_1")).toEqual({ centralLabels: { tier: "gold" }, revision: 1 });
-    expect(nudges).toEqual([{ centralLabels: { tier: "gold" }, revision: 1 }]);
+    await eventually(async () => expect(nudges).toEqual([{ centralLabels: { tier: "gold" }, revision: 1 }]));
     sub.unsubscribe();
+    await nc.close();
   });
 
   it("an older revision published late never overwrites a newer one", async () => {

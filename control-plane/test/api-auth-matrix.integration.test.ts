@@ -20,6 +20,9 @@ const PROCEDURES: Record<string, { minRole: Role; input?: unknown }> = {
   "agents.get": { minRole: "viewer", input: { id: newId("agent") } },
   "agents.summary": { minRole: "viewer", input: {} },
   "agents.setLabels": { minRole: "operator", input: { id: newId("agent"), labels: { matrix: "x" } } },
+  // An agent that does not exist: 404 after the role check.
+  "agents.revoke": { minRole: "admin", input: { id: newId("agent") } },
+  "agents.simulatorCredentials": { minRole: "admin", input: { publicKey: "UDXNPV7FCSSZZIE3JFJK6FHNB6NIRDAH5BXVF6FK5BJEELAQHLAT54K4", ttlSec: 60 } },
   "tokens.create": { minRole: "admin", input: { role: "viewer", name: "auth-matrix" } },
   "tokens.list": { minRole: "admin" },
   "tokens.revoke": { minRole: "admin", input: { id: newId("apiToken") } },

@@ -57,7 +57,8 @@ describe("probepilot CLI", () => {
   it("enroll-tokens create prints the agent command line", async () => {
     const r = await cli(["enroll-tokens", "create", "--description", "rack 4", "--expires-in", "2h"], { PROBEPILOT_TOKEN: h.adminToken });
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/probepilot-agent --nats .* --enroll-token ppe_/);
+    expect(r.stdout).toMatch(/probepilot-agent --control-plane .* --nats .* --enroll-token ppe_/);
+    expect(r.stdout).toMatch(/expires \d{4}-.*enrolls at most 1000 agents/);
     const list = JSON.parse((await cli(["enroll-tokens", "list", "--json"], { PROBEPILOT_TOKEN: h.adminToken })).stdout);
     const created = list.find((t: { description: string }) => t.description === "rack 4");
     expect(new Date(created.expiresAt).getTime() - Date.now()).toBeGreaterThan(7100_000);

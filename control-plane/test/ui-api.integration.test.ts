@@ -379,7 +379,7 @@ describe("rollouts.annotations and agents.summary after real rollouts", () => {
       const list = (await h.client().agents.list.query({ limit: 1000 })).items;
       expect(s.total).toBe(list.length);
       expect(s.total).toBe(FLEET + 2);
-      const byStatus: Record<string, number> = { online: 0, offline: 0 };
+      const byStatus: Record<string, number> = { online: 0, offline: 0, revoked: 0 };
       const kernels = new Map<string, number>();
       const probes = { total: 0, running: 0, failed: 0 };
       for (const a of list) {

@@ -35,7 +35,7 @@ beforeAll(async () => {
   dataDir = await mkdtemp(path.join(tmpdir(), "pp-ebpf-e2e-"));
   const { token } = await h.client().enrollTokens.create.mutate({});
   const httpPort = await freePort();
-  agent = spawn(process.execPath, [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dataDir, "--enroll-token", token, "--http", `127.0.0.1:${httpPort}`, "--label", "env=ebpf-e2e", "--heartbeat", "1"], { stdio: ["ignore", "pipe", "pipe"] });
+  agent = spawn(process.execPath, [AGENT_BIN, ...h.agentArgs, "--data-dir", dataDir, "--enroll-token", token, "--http", `127.0.0.1:${httpPort}`, "--label", "env=ebpf-e2e", "--heartbeat", "1"], { stdio: ["ignore", "pipe", "pipe"] });
   agent.stdout!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
   agent.stderr!.on("data", (d: Buffer) => (output = (output + d.toString()).slice(-20_000)));
   const online = await waitFor(async () => (await h.client().agents.list.query({})).items.find((a) => a.status === "online"), { what: "the agent online", timeoutMs: 30_000, debug: () => output });

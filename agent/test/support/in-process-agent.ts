@@ -4,6 +4,7 @@ import path from "node:path";
 import { pino } from "pino";
 import { JSONCodec, connect, type ConsumerMessages, type NatsConnection, type Subscription } from "nats";
 import {
+  agentInboxPrefix,
   AgentStatusMessageSchema,
   STATUS_SUBJECTS_ALL,
   TELEMETRY_STREAM,
@@ -18,21 +19,47 @@ import {
 import { Agent } from "../../src/agent.ts";
 import { createAgentMetrics, type AgentMetrics } from "../../src/metrics.ts";
 import { buildHello } from "../../src/host/hello.ts";
-import { loadIdentity } from "../../src/identity/identity-store.ts";
+import { loadIdentity, type StoredIdentity } from "../../src/identity/identity-store.ts";
+import { enrollAgent } from "../../src/identity/enroll.ts";
+import { AgentCredentials } from "../../src/identity/agent-credentials.ts";
 
 const json = JSONCodec<unknown>();
 
 /** The hello `main.ts` builds: real host facts, labels and capabilities of this machine. */
 export const realHello = (userLabels: Labels = {}): Promise<AgentHello> => buildHello(userLabels);
 
-/** A NATS connection configured like the agent's (reconnects forever), but with a short wait so tests stay quick. */
-export function connectLikeAgent(url: string, name = "pp-test-agent"): Promise<NatsConnection> {
-  return connect({ servers: url, name, maxReconnectAttempts: -1, reconnectTimeWait: 250, waitOnFirstConnect: true });
+/** Where a test agent finds NATS (with its CA) and the control plane. */
+export type AgentEndpoints = { natsUrl: string; caFile?: string; controlPlaneUrl: string };
+
+/**
+ * A NATS connection configured like the agent's (its own user and inbox prefix,
+ * TLS, reconnects forever), but with a short wait so tests stay quick.
+ */
+export function connectLikeAgent(endpoints: AgentEndpoints, credentials: AgentCredentials, agentId: string, name = "pp-test-agent"): Promise<NatsConnection> {
+  return connect({
+    servers: endpoints.natsUrl,
+    name,
+    authenticator: credentials.authenticator(),
+    inboxPrefix: agentInboxPrefix(agentId),
+    ...(endpoints.caFile ? { tls: { caFile: endpoints.caFile } } : {}),
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 250,
+    waitOnFirstConnect: true,
+  });
+}
+
+/** The stored identity in `dataDir`, or a new one enrolled over the control plane's API (what main.ts does). */
+export async function identityOrEnroll(endpoints: AgentEndpoints, dataDir: string, hello: AgentHello, enrollToken: string | undefined, log = pino({ level: process.env.PP_TEST_LOG ?? "silent" })): Promise<StoredIdentity> {
+  const loaded = await loadIdentity(dataDir);
+  if (loaded && !loaded.legacy) return loaded;
+  if (!enrollToken) throw new Error(`no identity in ${dataDir} and no enrollment token`);
+  return enrollAgent({ controlPlane: { url: endpoints.controlPlaneUrl, ...(endpoints.caFile ? { caFile: endpoints.caFile } : {}) }, hello, dataDir, enrollToken, log });
 }
 
 export type InProcessAgent = {
   agent: Agent;
   nc: NatsConnection;
+  credentials: AgentCredentials;
   metrics: AgentMetrics;
   agentId: string;
   tenantId: string;
@@ -43,11 +70,11 @@ export type InProcessAgent = {
 };
 
 /**
- * Construct and start an `Agent` in this process on its own NATS connection.
- * With `dataDir` holding an identity, it re-identifies instead of enrolling.
+ * Construct and start an `Agent` in this process on its own NATS connection, as
+ * `main.ts` does: enroll over HTTP unless `dataDir` holds an identity, connect
+ * as the agent's own NATS user, start.
  */
-export async function startInProcessAgent(opts: {
-  natsUrl: string;
+export async function startInProcessAgent(opts: AgentEndpoints & {
   dataDir: string;
   hello: AgentHello;
   enrollToken?: string;
@@ -55,17 +82,26 @@ export async function startInProcessAgent(opts: {
   heartbeatSec?: number;
   spoolMaxBytes?: number;
 }): Promise<InProcessAgent> {
-  const nc = await connectLikeAgent(opts.natsUrl);
+  const log = pino({ level: process.env.PP_TEST_LOG ?? "silent" });
+  const stored = await identityOrEnroll(opts, opts.dataDir, opts.hello, opts.enrollToken, log);
+  const credentials = new AgentCredentials(stored, {
+    dataDir: opts.dataDir,
+    controlPlane: { url: opts.controlPlaneUrl, ...(opts.caFile ? { caFile: opts.caFile } : {}) },
+    log,
+    onLost: (lost) => log.error(lost, "credentials lost"),
+  });
+  const nc = await connectLikeAgent(opts, credentials, stored.identity.agentId);
+  credentials.watch(nc);
   const metrics = createAgentMetrics();
   const agent = new Agent({
     nc,
+    identity: stored.identity,
     hello: opts.hello,
     dataDir: opts.dataDir,
-    enrollToken: opts.enrollToken,
     heartbeatSec: opts.heartbeatSec ?? 1,
     defaultProbes: opts.defaultProbes ?? [],
     ...(opts.spoolMaxBytes !== undefined ? { spoolMaxBytes: opts.spoolMaxBytes } : {}),
-    log: pino({ level: process.env.PP_TEST_LOG ?? "silent" }),
+    log,
     metrics,
   });
   const natsEvents: { type: string; at: number }[] = [];
@@ -75,16 +111,16 @@ export async function startInProcessAgent(opts: {
     }
   })();
   await agent.start();
-  const identity = await loadIdentity(opts.dataDir);
-  if (!identity) throw new Error("agent started but wrote no identity");
   return {
     agent,
     nc,
+    credentials,
     metrics,
-    agentId: identity.agentId,
-    tenantId: identity.tenantId,
+    agentId: stored.identity.agentId,
+    tenantId: stored.identity.tenantId,
     natsEvents,
     stop: async () => {
+      credentials.stop();
       await agent.stop("test done");
       await nc.close();
     },

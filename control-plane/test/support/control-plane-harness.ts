@@ -27,6 +27,10 @@ export type Harness = {
    * and read the streams. The caller closes it.
    */
   platformNats: (name?: string) => Promise<NatsConnection>;
+  /** Where an agent of this harness finds NATS (with its CA) and the control plane. */
+  agentEndpoints: { natsUrl: string; caFile?: string; controlPlaneUrl: string };
+  /** The same as `probepilot-agent` flags: --nats, --ca, --control-plane. */
+  agentArgs: string[];
   stop: () => Promise<void>;
 };
 
@@ -62,6 +66,8 @@ export async function startHarness(envOverrides: Record<string, string> = {}): P
     client: (token = adminToken) =>
       createTRPCClient<AppRouter>({ links: [httpLink({ url: `${cp.url}/trpc`, headers: () => (token ? { authorization: `Bearer ${token}` } : {}) })] }),
     platformNats: (name = "pp-test-platform") => cp.mesh.connectAs("platform", name, PLATFORM_ADMIN_PERMISSIONS),
+    agentEndpoints: { natsUrl: nats.url, ...(nats.caFile ? { caFile: nats.caFile } : {}), controlPlaneUrl: cp.url },
+    agentArgs: ["--nats", nats.url, ...(nats.caFile ? ["--ca", nats.caFile] : []), "--control-plane", cp.url],
     stop: async () => {
       await cp.stop();
       await Promise.all([nats.stop(), database.drop(), rm(dataDir, { recursive: true, force: true })]);

@@ -10,7 +10,8 @@ import * as x509 from "@peculiar/x509";
 type CryptoKey = webcrypto.CryptoKey;
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 
-x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+// Node's WebCrypto is what the library expects of a browser's (the types differ only in name).
+x509.cryptoProvider.set(webcrypto as never);
 
 /** Where a local certificate authority and its server certificate live. */
 export type LocalTlsFiles = { dir: string; caFile: string; caKeyFile: string; certFile: string; keyFile: string };

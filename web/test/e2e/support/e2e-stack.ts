@@ -94,7 +94,7 @@ async function startLocalAgent(h: Harness): Promise<RunningAgent> {
   let tail = "";
   const child: ChildProcess = spawn(
     process.execPath,
-    [AGENT_BIN, "--nats", h.nats.url, "--data-dir", dataDir, "--http", "off", "--heartbeat", "1", "--default-probes", PROFILING ? "host,cpu_profile" : "host", "--label", LOCAL_AGENT_SELECTOR, "--log-level", "info"],
+    [AGENT_BIN, ...h.agentArgs, "--data-dir", dataDir, "--http", "off", "--heartbeat", "1", "--default-probes", PROFILING ? "host,cpu_profile" : "host", "--label", LOCAL_AGENT_SELECTOR, "--log-level", "info"],
     { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PROBEPILOT_ENROLL_TOKEN: token } },
   );
   const keep = (d: Buffer) => {
@@ -119,7 +119,8 @@ async function startLocalAgent(h: Harness): Promise<RunningAgent> {
       "the local agent's identity on disk (enrolled)",
       async () => {
         if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}:\n${tail}`);
-        return (await loadIdentity(dataDir)) ?? undefined;
+        const loaded = await loadIdentity(dataDir).catch(() => null);
+        return loaded && !loaded.legacy ? loaded.identity : undefined;
       },
       { timeoutMs: 30_000, debug: () => tail },
     );
