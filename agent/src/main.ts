@@ -1,6 +1,4 @@
 import { rm } from "node:fs/promises";
-import { connect } from "nats";
-import { agentInboxPrefix } from "@probepilot/shared";
 import { buildHello } from "./host/hello.ts";
 import { ensureTracefs } from "./host/tracefs.ts";
 import { AGENT_USAGE, parseAgentEnv, type AgentEnv } from "./env.ts";
@@ -12,6 +10,7 @@ import { EXIT_REVOKED, EnrollRefusedError, enrollAgent } from "./identity/enroll
 import { AgentCredentials, type CredentialsLost } from "./identity/agent-credentials.ts";
 import { credsFile, identityFile, loadIdentity, type StoredIdentity } from "./identity/identity-store.ts";
 import { closeNats } from "./bus/close-nats.ts";
+import { connectAgentNats } from "./bus/connect.ts";
 import { watchParent } from "./parent-watch.ts";
 import type { AgentHello } from "@probepilot/shared";
 
@@ -48,8 +47,7 @@ async function main(argv: string[]): Promise<number> {
   log.info({ hostname: hello.hostname, os: hello.os, kernel: hello.kernel, arch: hello.arch, capabilities: hello.capabilities, labels: env.labels }, "host detected");
 
   const shutdownSignal = new AbortController();
-  let lost: CredentialsLost | null = null;
-  let onLost: (l: CredentialsLost) => void = (l) => (lost = l);
+  let onLost: (l: CredentialsLost) => void = () => {};
 
   // 1. An identity and NATS credentials: stored, or enrolled now over the control plane's API.
   let stored: StoredIdentity;
@@ -64,17 +62,11 @@ async function main(argv: string[]): Promise<number> {
   }
 
   // 2. Connect as this agent and stay connected: the agent outlives NATS outages.
-  const nc = await connect({
-    servers: env.natsUrl.split(","),
-    name: `probepilot-agent@${hello.hostname}`,
-    authenticator: credentials.authenticator(),
-    // Replies come to this agent's own inbox prefix: the only one its user may subscribe to.
-    inboxPrefix: agentInboxPrefix(stored.identity.agentId),
-    ...(env.caFile ? { tls: { caFile: env.caFile } } : {}),
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 1000,
-    waitOnFirstConnect: true,
-  });
+  onLost = (l) => {
+    // Revoked or unknown before the first connection: nothing runs yet, just say why and exit.
+    void lostExit(l, env, log).then((code) => process.exit(code));
+  };
+  const nc = await connectAgentNats({ natsUrl: env.natsUrl, caFile: env.caFile, name: `probepilot-agent@${hello.hostname}`, credentials, log, signal: shutdownSignal.signal });
   metrics.natsConnected.set(1);
   credentials.watch(nc);
   const agent = new Agent({ nc, identity: stored.identity, hello, dataDir: env.dataDir, heartbeatSec: env.heartbeatSec, defaultProbes: env.defaultProbes, spoolMaxBytes: env.spoolMaxBytes, ...(env.bpfDir ? { bpfDir: env.bpfDir } : {}), log, metrics });
@@ -114,7 +106,6 @@ async function main(argv: string[]): Promise<number> {
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
   // The control plane revoked this agent, or no longer knows it: stop (probes unloaded) and say why.
   onLost = (l) => void lostExit(l, env, log).then((code) => shutdown(l.reason === "revoked" ? "revocation" : "unknown identity", code));
-  if (lost) onLost(lost);
   onParentGone = (parent) => {
     log.warn({ parent }, "parent process gone (PROBEPILOT_EXIT_WITH_PARENT): stopping");
     setTimeout(() => process.exit(1), 15_000).unref(); // a stop that hangs must not leave an orphan behind

@@ -61,10 +61,15 @@ describe("an agent process on this host", () => {
     expect(online.capabilities.btf).toBe(true);
     expect(online.probes).toEqual([expect.objectContaining({ kind: "host", state: "running", version: "builtin" })]);
 
-    // The identity survives on disk, readable by root only.
+    // The identity and the NATS credentials (the standard .creds file: JWT and the seed made here) survive on disk, readable by root only.
     const identityFile = path.join(dataDir, "identity.json");
     expect((await stat(identityFile)).mode & 0o777).toBe(0o600);
-    expect(JSON.parse(await readFile(identityFile, "utf8")).agentId).toBe(agentId);
+    const identity = JSON.parse(await readFile(identityFile, "utf8"));
+    expect(identity.agentId).toBe(agentId);
+    expect(identity.publicKey).toBe(online.natsPublicKey);
+    const credsFile = path.join(dataDir, "nats.creds");
+    expect((await stat(credsFile)).mode & 0o777).toBe(0o600);
+    expect(await readFile(credsFile, "utf8")).toMatch(/-----BEGIN NATS USER JWT-----\n\S+\n------END NATS USER JWT------[\s\S]*-----BEGIN USER NKEY SEED-----\nSU[A-Z2-7]+\n/);
 
     // The agent's own /healthz and /metrics.
     const health = await (await fetch(`http://127.0.0.1:${agent.httpPort}/healthz`)).json();

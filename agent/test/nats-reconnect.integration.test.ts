@@ -81,8 +81,12 @@ describe("agent across a nats-server restart", () => {
     const reconnect = await waitFor(async () => a.natsEvents.find((e) => e.type === "reconnect" && e.at >= restartedAt - 1000), { what: "the agent's connection to reconnect", timeoutMs: 15_000 });
     expect(a.natsEvents.filter((e) => e.type === "disconnect").length).toBeGreaterThan(disconnectsBefore);
 
-    // A policy written after the restart must reach the agent's watch.
-    const kv: KV = await (await h.cp.mesh.tenant(a.tenantId)).jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
+    // A policy written after the restart must reach the agent's watch. The writer is the control
+    // plane's connection to the tenant's account: once it is back (a request sent while it is
+    // still reconnecting would be lost and time out).
+    const writer = await h.cp.mesh.tenant(a.tenantId);
+    await waitFor(() => writer.flush().then(() => true, () => undefined), { what: "the control plane's tenant connection to reconnect", timeoutMs: 10_000 });
+    const kv: KV = await writer.jetstream().views.kv(policyBucket(a.tenantId), { bindOnly: true });
     const writtenAt = Date.now();
     await kv.put("pol_after", JSON.stringify(hostPolicy("pol_after", "after")));
     await waitFor(async () => (a.agent.probeStatuses().find((p) => p.kind === "host" && p.policyId === "pol_after" && p.state === "running") ? true : undefined), {

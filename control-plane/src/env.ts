@@ -19,8 +19,8 @@ export const ControlPlaneEnvSchema = z.object({
   PROBEPILOT_SECRET_KEY: z.string().min(1).optional(),
   /** Comma-separated earlier keys, while rotating `PROBEPILOT_SECRET_KEY` (values are sealed again with the new one). */
   PROBEPILOT_SECRET_KEY_PREVIOUS: z.string().min(1).optional(),
-  /** Lifetime of an agent's NATS user JWT (seconds); agents renew at two thirds of it. 1 minute to 7 days. */
-  PROBEPILOT_AGENT_JWT_TTL_SEC: z.coerce.number().int().min(60).max(7 * 24 * 3600).default(24 * 3600),
+  /** Lifetime of an agent's NATS user JWT (seconds); agents renew at two thirds of it. 10 s (tests) to 7 days. */
+  PROBEPILOT_AGENT_JWT_TTL_SEC: z.coerce.number().int().min(10).max(7 * 24 * 3600).default(24 * 3600),
   /** Serve HTTPS with this certificate chain and key (PEM files); both or neither. */
   PROBEPILOT_TLS_CERT: z.string().min(1).optional(),
   PROBEPILOT_TLS_KEY: z.string().min(1).optional(),

@@ -12,6 +12,8 @@ const json = JSONCodec<unknown>();
 const RENEW_AT_REMAINING = 1 / 3;
 /** A renewal over NATS that got no answer is tried again this often, until the JWT expires. */
 const RENEW_RETRY_MS = 60_000;
+/** A JWT with less than this left is as good as expired: renewed over HTTP before connecting. */
+const EXPIRED_MARGIN_MS = 5000;
 /** Least time between two recoveries over HTTP after the server refused the credentials. */
 const RECOVER_GAP_MS = 15_000;
 
@@ -62,7 +64,7 @@ export class AgentCredentials {
    * HTTP(S) first. Throws {@link EnrollRefusedError} when the control plane refuses.
    */
   async renewIfExpired(signal?: AbortSignal): Promise<void> {
-    if (this.expiresAt - Date.now() > 30_000) return;
+    if (this.expiresAt - Date.now() > EXPIRED_MARGIN_MS) return;
     this.opts.log.info({ expiredAt: new Date(this.expiresAt).toISOString() }, "NATS credentials expired; renewing them with the control plane");
     const renewed = await renewExpiredCredentials({ controlPlane: this.opts.controlPlane, agentId: this.agentId, key: this.key, log: this.opts.log, ...(signal ? { signal } : {}) });
     await this.accept(renewed.jwt);
@@ -116,8 +118,11 @@ export class AgentCredentials {
     this.renewTimer.unref();
   }
 
-  /** The server refused us: renew over HTTP(S), once at a time and not too often. */
-  private recover(why: string): Promise<void> {
+  /**
+   * The server refused these credentials: renew them over HTTP(S), one attempt at a
+   * time and not too often. A revoked (or unknown) agent is reported to `onLost`.
+   */
+  recover(why: string): Promise<void> {
     if (this.recovering || this.stopped || Date.now() - this.lastRecoverAt < RECOVER_GAP_MS) return this.recovering ?? Promise.resolve();
     this.lastRecoverAt = Date.now();
     this.opts.log.warn({ nats: why }, "NATS refused this agent's credentials; asking the control plane for new ones");

@@ -45,7 +45,7 @@ export async function enrollAgent(opts: EnrollOptions): Promise<StoredIdentity &
   const key = opts.key ?? NkeyPair.create("user");
   // Kept across retries: a retry after a lost reply gets the agent created the first time.
   const requestId = randomUUID();
-  const reply = await withRetries(opts.log, opts.signal, "enroll", async () =>
+  const reply = await withRetries(opts.log, opts.signal, "enrollment", async () =>
     EnrollReplySchema.parse(await postJson(opts.controlPlane, "v1/agents/enroll", { enrollmentToken: opts.enrollToken, requestId, publicKey: key.getPublicKey(), hello: opts.hello })),
   );
   const stored: StoredIdentity = {
@@ -62,7 +62,7 @@ export async function enrollAgent(opts: EnrollOptions): Promise<StoredIdentity &
  * go over NATS): prove possession of the seed to the control plane over HTTP(S).
  */
 export async function renewExpiredCredentials(opts: { controlPlane: ControlPlaneEndpoint; agentId: string; key: NkeyPair; log: Logger; signal?: AbortSignal }): Promise<AgentJwt> {
-  return withRetries(opts.log, opts.signal, "renew", async () => {
+  return withRetries(opts.log, opts.signal, "renewal", async () => {
     const issuedAt = Date.now();
     const signature = Buffer.from(opts.key.sign(new TextEncoder().encode(renewChallenge(opts.agentId, issuedAt)))).toString("base64url");
     const request = RenewRequestSchema.parse({ agentId: opts.agentId, issuedAt, signature });

@@ -2,9 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { pino } from "pino";
-import { JSONCodec, connect, type ConsumerMessages, type NatsConnection, type Subscription } from "nats";
+import { JSONCodec, type ConsumerMessages, type NatsConnection, type Subscription } from "nats";
 import {
-  agentInboxPrefix,
   AgentStatusMessageSchema,
   STATUS_SUBJECTS_ALL,
   TELEMETRY_STREAM,
@@ -22,6 +21,7 @@ import { buildHello } from "../../src/host/hello.ts";
 import { loadIdentity, type StoredIdentity } from "../../src/identity/identity-store.ts";
 import { enrollAgent } from "../../src/identity/enroll.ts";
 import { AgentCredentials } from "../../src/identity/agent-credentials.ts";
+import { connectAgentNats } from "../../src/bus/connect.ts";
 
 const json = JSONCodec<unknown>();
 
@@ -30,23 +30,6 @@ export const realHello = (userLabels: Labels = {}): Promise<AgentHello> => build
 
 /** Where a test agent finds NATS (with its CA) and the control plane. */
 export type AgentEndpoints = { natsUrl: string; caFile?: string; controlPlaneUrl: string };
-
-/**
- * A NATS connection configured like the agent's (its own user and inbox prefix,
- * TLS, reconnects forever), but with a short wait so tests stay quick.
- */
-export function connectLikeAgent(endpoints: AgentEndpoints, credentials: AgentCredentials, agentId: string, name = "pp-test-agent"): Promise<NatsConnection> {
-  return connect({
-    servers: endpoints.natsUrl,
-    name,
-    authenticator: credentials.authenticator(),
-    inboxPrefix: agentInboxPrefix(agentId),
-    ...(endpoints.caFile ? { tls: { caFile: endpoints.caFile } } : {}),
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    waitOnFirstConnect: true,
-  });
-}
 
 /** The stored identity in `dataDir`, or a new one enrolled over the control plane's API (what main.ts does). */
 export async function identityOrEnroll(endpoints: AgentEndpoints, dataDir: string, hello: AgentHello, enrollToken: string | undefined, log = pino({ level: process.env.PP_TEST_LOG ?? "silent" })): Promise<StoredIdentity> {
@@ -90,7 +73,10 @@ export async function startInProcessAgent(opts: AgentEndpoints & {
     log,
     onLost: (lost) => log.error(lost, "credentials lost"),
   });
-  const nc = await connectLikeAgent(opts, credentials, stored.identity.agentId);
+  // As main.ts: a JWT that expired while the agent was off is renewed over HTTP before connecting.
+  await credentials.renewIfExpired();
+  // Connected like the agent (its own user and inbox prefix, TLS, reconnects forever), with a short wait so tests stay quick.
+  const nc = await connectAgentNats({ natsUrl: opts.natsUrl, caFile: opts.caFile ?? null, name: "pp-test-agent", credentials, log, reconnectTimeWaitMs: 250 });
   credentials.watch(nc);
   const metrics = createAgentMetrics();
   const agent = new Agent({
