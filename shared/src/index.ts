@@ -1,3 +1,4 @@
+export * from "./limits.ts";
 export * from "./labels.ts";
 export * from "./selector/index.ts";
 export * from "./ids.ts";

@@ -6,6 +6,17 @@
  * `IsValidLabelValue` for values) so that labels copied from a cluster are valid here.
  */
 import { z } from "zod";
+import {
+  EFFECTIVE_LABELS_MAX_BYTES,
+  EFFECTIVE_LABELS_MAX_COUNT,
+  LABELS_MAX_BYTES,
+  LABELS_MAX_COUNT,
+  formatCount,
+  isPlainObject,
+  sizeChecked,
+  tooMany,
+  utf8Length,
+} from "./limits.ts";
 
 /** Longest allowed label name (the part after the optional `prefix/`) and label value. */
 export const LABEL_NAME_MAX_LENGTH = 63;
@@ -103,13 +114,48 @@ const labelKeyError = (issue: { code?: string; issues?: { message?: string }[] }
   return inner.length > 0 ? inner.join("; ") : undefined;
 };
 
-/** A label set: key → value. */
-export const LabelsSchema = z.record(LabelKeySchema, LabelValueSchema, { error: labelKeyError });
+/** A label record with no size bound: series labels of telemetry, bounded by the batch size (`MAX_TELEMETRY_BATCH_BYTES`). */
+export const SeriesLabelsSchema = z.record(LabelKeySchema, LabelValueSchema, { error: labelKeyError });
 
-/** Changes to a label set: a value sets or overrides a label, `null` removes it. At least one change. */
-export const LabelChangesSchema = z
-  .record(LabelKeySchema, LabelValueSchema.nullable(), { error: labelKeyError })
-  .refine((changes) => Object.keys(changes).length > 0, "give at least one label to set or remove");
+/**
+ * The count and byte size of a label record as sent, or a message when it is over the
+ * limits (`at most 128 labels in one label set (70,000 given)`), checked before any key is validated.
+ * `null` values (removals in a change set) count as labels without value bytes.
+ */
+export function labelSetSizeProblem(value: unknown, maxCount: number, maxBytes: number): string | null {
+  if (!isPlainObject(value)) return null;
+  const entries = Object.entries(value);
+  if (entries.length > maxCount) return tooMany(`${formatCount(maxCount)} labels in one label set`, entries.length);
+  let bytes = 0;
+  for (const [k, v] of entries) bytes += utf8Length(k) + (typeof v === "string" ? utf8Length(v) : 0);
+  if (bytes > maxBytes) return tooMany(`${formatCount(maxBytes)} bytes of label keys and values in one label set`, bytes);
+  return null;
+}
+
+/**
+ * A label set: key → value. At most {@link LABELS_MAX_COUNT} labels and
+ * {@link LABELS_MAX_BYTES} bytes of keys and values (what fits many times over in the
+ * agent's NATS config message), checked before the keys.
+ */
+export const LabelsSchema = sizeChecked(SeriesLabelsSchema, (v) => labelSetSizeProblem(v, LABELS_MAX_COUNT, LABELS_MAX_BYTES));
+
+/**
+ * An agent's effective labels (host, user and central merged, as its status reports
+ * them): up to three label sets' worth.
+ */
+export const EffectiveLabelsSchema = sizeChecked(SeriesLabelsSchema, (v) => labelSetSizeProblem(v, EFFECTIVE_LABELS_MAX_COUNT, EFFECTIVE_LABELS_MAX_BYTES));
+
+/**
+ * Changes to a label set: a value sets or overrides a label, `null` removes it. At least
+ * one change, at most {@link LABELS_MAX_COUNT} (the size of a whole set) and
+ * {@link LABELS_MAX_BYTES} bytes.
+ */
+export const LabelChangesSchema = sizeChecked(
+  z
+    .record(LabelKeySchema, LabelValueSchema.nullable(), { error: labelKeyError })
+    .refine((changes) => Object.keys(changes).length > 0, "give at least one label to set or remove"),
+  (v) => labelSetSizeProblem(v, LABELS_MAX_COUNT, LABELS_MAX_BYTES),
+);
 export type LabelChanges = z.infer<typeof LabelChangesSchema>;
 
 /** A label set: key → value. */

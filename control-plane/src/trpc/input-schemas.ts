@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_UNIX_MS } from "@probepilot/shared";
 
 // C0 and C1 controls and DEL (NUL breaks Postgres text; the others garble tables and logs).
 const CONTROL_CHARACTER = /\p{Cc}/u;
@@ -38,9 +39,31 @@ export const ExpiresInSecSchema = z
   // Not `.int()`: it would also call 1e20 "not a whole number"; the max is the problem there.
   .refine(Number.isInteger, "must be a whole number of seconds");
 
-/** Unix milliseconds; the CLI and UI turn relative times ("5m ago") into these. */
+/**
+ * Unix milliseconds up to the end of year 9999; the CLI and UI turn relative times ("5m ago")
+ * into these. (A larger safe integer is no Date: `new Date(9e15).toISOString()` throws.)
+ */
 export const UnixMs = (what: string) =>
   z
     .number({ error: `${what} must be a number of Unix milliseconds` })
     .nonnegative(`${what} must be Unix milliseconds (≥ 0)`)
+    .max(MAX_UNIX_MS, `${what} must be at most ${MAX_UNIX_MS} (9999-12-31T23:59:59.999Z)`)
     .refine(Number.isSafeInteger, `${what} must be a whole number of Unix milliseconds`);
+
+// With the `u` flag a paired surrogate is one code point: only unpaired halves match.
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/**
+ * Text compared with what Postgres stores (metric and event names, filters): 1 to `max`
+ * characters (0 with `min: 0`), without U+0000 (Postgres text and jsonb cannot hold it:
+ * the query would fail instead of matching nothing) and without unpaired UTF-16
+ * surrogates (jsonb refuses them; they cannot come from real UTF-8 text).
+ */
+export function queryText(what: string, { min = 1, max }: { min?: number; max: number }) {
+  return z
+    .string({ error: `${what} must be a string` })
+    .min(min, `${what} must not be empty`)
+    .max(max, `${what} must be at most ${max} characters`)
+    .refine((text) => !text.includes("\0"), `${what} must not contain U+0000`)
+    .refine((text) => !LONE_SURROGATE.test(text), `${what} must be well-formed Unicode (an unpaired surrogate was sent)`);
+}
