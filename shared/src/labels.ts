@@ -73,6 +73,14 @@ export function labelValueProblem(value: string): string | null {
   return null;
 }
 
+/** Keys and values up to this length are quoted whole in messages (the longest valid key is 317); longer ones by their start and length. */
+const MAX_QUOTED = 320;
+
+/** `"value"`, or `"start…" (70,000 characters)` for text longer than any valid key: a message never carries a whole large input. */
+export function quoteLabelText(text: string): string {
+  return text.length <= MAX_QUOTED ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}… (${formatCount(text.length)} characters)`;
+}
+
 /**
  * Checks a label key: an optional DNS-subdomain prefix and `/`, then a name.
  * @returns null when valid, else a message such as
@@ -80,7 +88,7 @@ export function labelValueProblem(value: string): string | null {
  */
 export function validateLabelKey(key: string): string | null {
   const problem = labelKeyProblem(key);
-  return problem === null ? null : `label key ${JSON.stringify(key)}: ${problem}`;
+  return problem === null ? null : `label key ${quoteLabelText(key)}: ${problem}`;
 }
 
 /**
@@ -89,7 +97,7 @@ export function validateLabelKey(key: string): string | null {
  */
 export function validateLabelValue(value: string): string | null {
   const problem = labelValueProblem(value);
-  return problem === null ? null : `label value ${JSON.stringify(value)}: ${problem}`;
+  return problem === null ? null : `label value ${quoteLabelText(value)}: ${problem}`;
 }
 
 /** A label key such as `env` or `probepilot.io/zone`. */
@@ -169,12 +177,12 @@ export type Labels = z.infer<typeof LabelsSchema>;
 export function parseLabelAssignment(input: string): { key: string; value: string } {
   const eq = input.indexOf("=");
   if (eq === -1) {
-    throw new LabelError(`label assignment ${JSON.stringify(input)}: expected key=value, e.g. env=prod`);
+    throw new LabelError(`label assignment ${quoteLabelText(input)}: expected key=value, e.g. env=prod`);
   }
   const key = input.slice(0, eq);
   const value = input.slice(eq + 1);
   const problem = validateLabelKey(key) ?? validateLabelValue(value);
-  if (problem !== null) throw new LabelError(`label assignment ${JSON.stringify(input)}: ${problem}`);
+  if (problem !== null) throw new LabelError(`label assignment ${quoteLabelText(input)}: ${problem}`);
   return { key, value };
 }
 

@@ -18,7 +18,7 @@
  * operator position, so `in=x` and `k=in` are fine. Kubernetes' `>`/`<` operators are not supported.
  */
 import { z } from "zod";
-import { LabelError, labelKeyProblem, labelValueProblem } from "../labels.ts";
+import { LabelError, labelKeyProblem, labelValueProblem, quoteLabelText } from "../labels.ts";
 import { SELECTOR_MAX_LENGTH, SELECTOR_MAX_REQUIREMENTS, SELECTOR_MAX_VALUES, formatCount, tooMany } from "../limits.ts";
 import type { Requirement, Selector } from "./ast.ts";
 
@@ -163,7 +163,7 @@ class Parser {
         return { requirements };
       }
       // Naming the requirement just parsed helps with "!k=v" and a missing comma ("a=b c=d").
-      if (sep.kind !== ",") this.fail(sep, `"," or end of input after ${JSON.stringify(source)}`);
+      if (sep.kind !== ",") this.fail(sep, `"," or end of input after ${quoteExcerpt(source, MAX_QUOTED_SELECTOR)}`);
     }
   }
 
@@ -308,13 +308,13 @@ export function tryParseSelector(input: string): TryParseSelectorResult {
 
 function checkKey(key: string): void {
   const problem = labelKeyProblem(key);
-  if (problem !== null) throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: ${problem}`);
+  if (problem !== null) throw new LabelError(`selector requirement on label key ${quoteLabelText(key)}: ${problem}`);
 }
 
 function checkValue(key: string, value: string): void {
   const problem = labelValueProblem(value);
   if (problem !== null) {
-    throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: label value ${JSON.stringify(value)}: ${problem}`);
+    throw new LabelError(`selector requirement on label key ${quoteLabelText(key)}: label value ${quoteLabelText(value)}: ${problem}`);
   }
 }
 
