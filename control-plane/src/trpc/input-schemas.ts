@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { MAX_UNIX_MS } from "@probepilot/shared";
+import { pgTextProblem } from "../db/pg-text.ts";
 
 // C0 and C1 controls and DEL (NUL breaks Postgres text; the others garble tables and logs).
 const CONTROL_CHARACTER = /\p{Cc}/u;
@@ -14,7 +15,8 @@ function firstControlCharacter(text: string): string | null {
 
 /**
  * A free-text field shown on one line (token names, descriptions): trimmed, then
- * `min` to `max` characters and no control characters, with a message naming the first one found.
+ * `min` to `max` characters, no control characters (with a message naming the first one
+ * found) and nothing Postgres cannot store (unpaired surrogates).
  */
 export function singleLineText({ min = 0, max }: { min?: number; max: number }) {
   return z
@@ -25,6 +27,10 @@ export function singleLineText({ min = 0, max }: { min?: number; max: number }) 
     .superRefine((text, ctx) => {
       const found = firstControlCharacter(text);
       if (found) ctx.addIssue({ code: "custom", message: `must not contain control characters (found ${found}); use printable text on one line` });
+      else {
+        const problem = pgTextProblem(text);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }
     });
 }
 
@@ -50,9 +56,6 @@ export const UnixMs = (what: string) =>
     .max(MAX_UNIX_MS, `${what} must be at most ${MAX_UNIX_MS} (9999-12-31T23:59:59.999Z)`)
     .refine(Number.isSafeInteger, `${what} must be a whole number of Unix milliseconds`);
 
-// With the `u` flag a paired surrogate is one code point: only unpaired halves match.
-const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
-
 /**
  * Text compared with what Postgres stores (metric and event names, filters): 1 to `max`
  * characters (0 with `min: 0`), without U+0000 (Postgres text and jsonb cannot hold it:
@@ -64,6 +67,8 @@ export function queryText(what: string, { min = 1, max }: { min?: number; max: n
     .string({ error: `${what} must be a string` })
     .min(min, `${what} must not be empty`)
     .max(max, `${what} must be at most ${max} characters`)
-    .refine((text) => !text.includes("\0"), `${what} must not contain U+0000`)
-    .refine((text) => !LONE_SURROGATE.test(text), `${what} must be well-formed Unicode (an unpaired surrogate was sent)`);
+    .superRefine((text, ctx) => {
+      const problem = pgTextProblem(text);
+      if (problem) ctx.addIssue({ code: "custom", message: `${what} ${problem}` });
+    });
 }
