@@ -5,7 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sql } from "drizzle-orm";
-import { agentConfigBucket, LABELS_MAX_COUNT, NATS_DEFAULT_MAX_PAYLOAD, type AgentConfig } from "@probepilot/shared";
+import { agentConfigBucket, LABELS_MAX_COUNT, NATS_DEFAULT_MAX_PAYLOAD, SELECTOR_MAX_LENGTH, SELECTOR_MAX_REQUIREMENTS, parseSelector, type AgentConfig } from "@probepilot/shared";
+import { eventually, sleep } from "./support/eventually.ts";
 import { createLogger } from "../src/logger.ts";
 import { trpcError } from "./support/trpc-error.ts";
 import { startHarness, type Harness } from "./support/control-plane-harness.ts";
@@ -15,8 +16,10 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 let h: Harness;
 let tenantId: string;
+/** What the control plane logs (info and up), one JSON line each. */
+const logLines: string[] = [];
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({}, { log: createLogger("info", {}, { write: (line: string) => void logLines.push(line) }) });
   tenantId = (await h.client().system.whoami.query()).tenantId;
 });
 afterAll(async () => {
@@ -103,6 +106,37 @@ describe("selectors", () => {
     const selector = [`k in (${range(256).map((i) => `v${i}`).join(",")})`, ...range(63).map((i) => `e${i} notin (nope)`)].join(",");
     const page = await h.client().agents.list.query({ selector });
     expect(page.items.map((a) => a.hostname)).toEqual(["limit-match"]);
+  });
+});
+
+describe("the largest selectors the limits allow", () => {
+  it("a rollout over one (64 requirements, ~2,500 values: ~5,000 query parameters) is created, previewed and evaluated by the engine without an error", async () => {
+    // Two-character values, as many as fit: the most values, so the most query parameters, per character.
+    const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    const pairs = [...alphabet].flatMap((a) => [...alphabet].map((b) => a + b));
+    const perSet = Math.floor((SELECTOR_MAX_LENGTH / SELECTOR_MAX_REQUIREMENTS - "k00 notin (),".length) / 3);
+    const selector = range(SELECTOR_MAX_REQUIREMENTS)
+      .map((r) => `k${String(r).padStart(2, "0")} ${r % 2 ? "notin" : "in"} (${pairs.slice(r * perSet, (r + 1) * perSet).join(",")})`)
+      .join(",");
+    expect(selector.length).toBeLessThanOrEqual(SELECTOR_MAX_LENGTH);
+    const values = parseSelector(selector).requirements.reduce((n, r) => n + ("values" in r ? r.values.length : 0), 0);
+    expect(values).toBeGreaterThan(2_000);
+    // An agent it matches: every "in" key holds its set's first value, no "notin" key is set.
+    const labels = Object.fromEntries(range(SELECTOR_MAX_REQUIREMENTS).filter((r) => r % 2 === 0).map((r) => [`k${String(r).padStart(2, "0")}`, pairs[r * perSet]!]));
+    const [agent] = (await insertAgents(h.cp.db.db, tenantId, [{ hostname: "max-selector", hostLabels: labels }])) as [string];
+
+    const preview = await h.client().rollouts.preview.query({ probe: "oom_kills", selector });
+    expect(preview.matching).toBe(1);
+    const rollout = await h.client().rollouts.create.mutate({ probe: "oom_kills", selector, strategy: { waves: [{ percent: 100 }], onFailure: "pause" } });
+    expect(rollout.matching).toBe(1);
+    // The engine takes it up (its agent becomes a member) and no pass or evaluation fails.
+    await eventually(async () => {
+      const agents = await h.client().rollouts.agents.query({ id: rollout.id });
+      expect(agents.items.map((a) => a.agentId)).toEqual([agent]);
+    });
+    await sleep(1500); // a few more passes over it
+    const failures = logLines.filter((l) => /rollout (engine pass|evaluation) failed|tRPC procedure failed/.test(l));
+    expect(failures.map((l) => l.slice(0, 400))).toEqual([]);
   });
 });
 
