@@ -47,7 +47,7 @@ export const ExpiresInSecSchema = z
 
 /**
  * Unix milliseconds up to the end of year 9999; the CLI and UI turn relative times ("5m ago")
- * into these. (A larger safe integer is no Date: `new Date(9e15).toISOString()` throws.)
+ * into these. The bound keeps every accepted time a valid Date (a safe integer past 8.64e15 is not).
  */
 export const UnixMs = (what: string) =>
   z
