@@ -97,13 +97,15 @@ export function utf8Length(text: string): number {
  *   is the raw input, of any type (a wrong type is left to `schema` to report).
  */
 export function sizeChecked<S extends z.ZodType>(schema: S, tooBig: (value: unknown) => string | null) {
-  return z
-    .custom<z.input<S>>()
-    .superRefine((value, ctx) => {
-      const message = tooBig(value);
-      if (message !== null) ctx.addIssue({ code: "custom", message });
-    })
-    .pipe(schema as unknown as z.ZodType<z.output<S>, z.input<S>>);
+  // A transform that returns its input, not a refinement: JSON Schema (the web's forms) then
+  // describes the piped schema instead of refusing the pipe as unrepresentable.
+  const check = z.transform((value: unknown, ctx) => {
+    const message = tooBig(value);
+    if (message !== null) ctx.issues.push({ code: "custom", message, input: value });
+    return value;
+  }) as unknown as z.ZodType<z.input<S>, z.input<S>>;
+  // Any issue stops a pipe: the elements are never parsed.
+  return check.pipe(schema as unknown as z.ZodType<z.output<S>, z.input<S>>);
 }
 
 /** `at most 20 waves in a rollout (70,000 given)`: how every size limit is worded, with the limit and what was sent. */

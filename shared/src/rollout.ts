@@ -52,6 +52,7 @@ export const WavesSchema = boundedArray(
   z
     .array(WaveSchema)
     .min(1, "a rollout needs at least one wave")
+    .max(MAX_WAVES) // checked first by boundedArray; kept for JSON Schema (maxItems)
     .superRefine((waves, ctx) => {
       for (const kind of ["percent", "count"] as const) {
         const values = waves.flatMap((w) => (kind in w ? [(w as Record<string, number>)[kind]!] : []));
