@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import path from "node:path";
 import { z } from "zod";
-import { DEFAULT_PROBE_KINDS, ProbeKindSchema, describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
+import { DEFAULT_PROBE_KINDS, LabelsSchema, ProbeKindSchema, describeZodError, parseLabelAssignment, type Labels } from "@probepilot/shared";
 import { DEFAULT_SPOOL_MAX_BYTES } from "./telemetry/spool.ts";
 
 /** One `--default-probes` entry: a known probe kind, or an error naming the bad one and the valid ones. */
@@ -35,7 +35,8 @@ export const AgentEnvSchema = z.object({
   caFile: z.string().min(1).nullable(),
   enrollToken: z.string().min(1).optional(),
   dataDir: z.string().min(1),
-  labels: z.record(z.string(), z.string()),
+  /** `--label` labels: one label set, held to its limits here so that enrollment is not refused later for it. */
+  labels: LabelsSchema,
   heartbeatSec: z.number().positive().max(3600),
   /** `host:port` for /healthz and /metrics, or null to serve neither. */
   httpAddr: z.string().regex(/^[^:]+:\d+$/, "expected host:port, e.g. 127.0.0.1:7071, or \"off\"").nullable(),

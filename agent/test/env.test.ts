@@ -20,6 +20,12 @@ describe("agent configuration", () => {
     expect(env.labels).toEqual({ env: "staging", region: "eu", team: "core" });
   });
 
+  it("refuses more labels than a label set holds at start, not at enrollment", () => {
+    const flags = Array.from({ length: 129 }, (_, i) => ["--label", `k${i}=v`]).flat();
+    expect(() => parseAgentEnv(flags, {})).toThrow("invalid agent configuration: labels: at most 128 labels in one label set (129 given)");
+    expect(Object.keys(parseAgentEnv(flags.slice(2), {}).labels)).toHaveLength(128);
+  });
+
   it("--http off and --default-probes none", () => {
     const env = parseAgentEnv(["--http", "off", "--default-probes", "none"], {});
     expect(env.httpAddr).toBeNull();

@@ -228,7 +228,7 @@ describe("telemetry.liveMany", () => {
       }
     };
     expect(await failure({ charts: [chart("cpu"), chart("mem"), chart("cpu")] })).toBe(`invalid input: charts: key "cpu" is used twice; each chart of a stream needs its own key`);
-    expect(await failure({ charts: Array.from({ length: 65 }, (_, i) => chart(`c${i}`)) })).toBe("invalid input: charts: at most 64 charts per stream; split a bigger page into several streams");
+    expect(await failure({ charts: Array.from({ length: 65 }, (_, i) => chart(`c${i}`)) })).toBe("invalid input: charts: at most 64 charts per stream (65 given); split a bigger page into several streams");
     expect(await failure({ charts: [] })).toBe("invalid input: charts: give at least one chart");
     expect(await failure({ charts: [chart("ok"), { ...chart("bad"), agentSelector: "env in staging" }] })).toMatch(/^invalid input: charts\.1\.agentSelector: .*expected "\("/);
     // A window with more points than a range query returns is refused up front, not once the stream runs.

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LabelsSchema } from "./labels.ts";
+import { EffectiveLabelsSchema, LabelsSchema } from "./labels.ts";
 import { ProbeKindSchema, ProbeStateSchema } from "./probe-spec.ts";
 import { ERROR_CODES } from "./errors.ts";
 
@@ -182,7 +182,7 @@ export const AgentStatusMessageSchema = z.discriminatedUnion("type", [
     uptimeSec: z.number().nonnegative(),
     heartbeatIntervalSec: z.number().positive(),
     /** Effective labels (host, user and central merged). */
-    labels: LabelsSchema,
+    labels: EffectiveLabelsSchema,
     /** Policy id → revision the agent has reconciled. */
     appliedPolicies: z.record(z.string(), z.number().int().nonnegative()),
     probes: z.array(ProbeStatusSchema),

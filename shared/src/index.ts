@@ -1,3 +1,4 @@
+export * from "./limits.ts";
 export * from "./labels.ts";
 export * from "./selector/index.ts";
 export * from "./ids.ts";
@@ -9,6 +10,7 @@ export * from "./policy.ts";
 export * from "./agent-messages.ts";
 export * from "./roles.ts";
 export * from "./describe-zod-error.ts";
+export * from "./log-bounds.ts";
 export * from "./telemetry-validate.ts";
 export * from "./histogram.ts";
 export * from "./rollout.ts";

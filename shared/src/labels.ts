@@ -6,6 +6,17 @@
  * `IsValidLabelValue` for values) so that labels copied from a cluster are valid here.
  */
 import { z } from "zod";
+import {
+  EFFECTIVE_LABELS_MAX_BYTES,
+  EFFECTIVE_LABELS_MAX_COUNT,
+  LABELS_MAX_BYTES,
+  LABELS_MAX_COUNT,
+  formatCount,
+  isPlainObject,
+  sizeChecked,
+  tooMany,
+  utf8Length,
+} from "./limits.ts";
 
 /** Longest allowed label name (the part after the optional `prefix/`) and label value. */
 export const LABEL_NAME_MAX_LENGTH = 63;
@@ -62,6 +73,14 @@ export function labelValueProblem(value: string): string | null {
   return null;
 }
 
+/** Keys and values up to this length are quoted whole in messages (the longest valid key is 317); longer ones by their start and length. */
+const MAX_QUOTED = 320;
+
+/** `"value"`, or `"start…" (70,000 characters)` for text longer than any valid key: a message never carries a whole large input. */
+export function quoteLabelText(text: string): string {
+  return text.length <= MAX_QUOTED ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, 64))}… (${formatCount(text.length)} characters)`;
+}
+
 /**
  * Checks a label key: an optional DNS-subdomain prefix and `/`, then a name.
  * @returns null when valid, else a message such as
@@ -69,7 +88,7 @@ export function labelValueProblem(value: string): string | null {
  */
 export function validateLabelKey(key: string): string | null {
   const problem = labelKeyProblem(key);
-  return problem === null ? null : `label key ${JSON.stringify(key)}: ${problem}`;
+  return problem === null ? null : `label key ${quoteLabelText(key)}: ${problem}`;
 }
 
 /**
@@ -78,7 +97,7 @@ export function validateLabelKey(key: string): string | null {
  */
 export function validateLabelValue(value: string): string | null {
   const problem = labelValueProblem(value);
-  return problem === null ? null : `label value ${JSON.stringify(value)}: ${problem}`;
+  return problem === null ? null : `label value ${quoteLabelText(value)}: ${problem}`;
 }
 
 /** A label key such as `env` or `probepilot.io/zone`. */
@@ -103,13 +122,48 @@ const labelKeyError = (issue: { code?: string; issues?: { message?: string }[] }
   return inner.length > 0 ? inner.join("; ") : undefined;
 };
 
-/** A label set: key → value. */
-export const LabelsSchema = z.record(LabelKeySchema, LabelValueSchema, { error: labelKeyError });
+/** A label record with no size bound: series labels of telemetry, bounded by the batch size (`MAX_TELEMETRY_BATCH_BYTES`). */
+export const SeriesLabelsSchema = z.record(LabelKeySchema, LabelValueSchema, { error: labelKeyError });
 
-/** Changes to a label set: a value sets or overrides a label, `null` removes it. At least one change. */
-export const LabelChangesSchema = z
-  .record(LabelKeySchema, LabelValueSchema.nullable(), { error: labelKeyError })
-  .refine((changes) => Object.keys(changes).length > 0, "give at least one label to set or remove");
+/**
+ * The count and byte size of a label record as sent, or a message when it is over the
+ * limits (`at most 128 labels in one label set (70,000 given)`), checked before any key is validated.
+ * `null` values (removals in a change set) count as labels without value bytes.
+ */
+export function labelSetSizeProblem(value: unknown, maxCount: number, maxBytes: number): string | null {
+  if (!isPlainObject(value)) return null;
+  const entries = Object.entries(value);
+  if (entries.length > maxCount) return tooMany(`${formatCount(maxCount)} labels in one label set`, entries.length);
+  let bytes = 0;
+  for (const [k, v] of entries) bytes += utf8Length(k) + (typeof v === "string" ? utf8Length(v) : 0);
+  if (bytes > maxBytes) return tooMany(`${formatCount(maxBytes)} bytes of label keys and values in one label set`, bytes);
+  return null;
+}
+
+/**
+ * A label set: key → value. At most {@link LABELS_MAX_COUNT} labels and
+ * {@link LABELS_MAX_BYTES} bytes of keys and values (what fits many times over in the
+ * agent's NATS config message), checked before the keys.
+ */
+export const LabelsSchema = sizeChecked(SeriesLabelsSchema, (v) => labelSetSizeProblem(v, LABELS_MAX_COUNT, LABELS_MAX_BYTES));
+
+/**
+ * An agent's effective labels (host, user and central merged, as its status reports
+ * them): up to three label sets' worth.
+ */
+export const EffectiveLabelsSchema = sizeChecked(SeriesLabelsSchema, (v) => labelSetSizeProblem(v, EFFECTIVE_LABELS_MAX_COUNT, EFFECTIVE_LABELS_MAX_BYTES));
+
+/**
+ * Changes to a label set: a value sets or overrides a label, `null` removes it. At least
+ * one change, at most {@link LABELS_MAX_COUNT} (the size of a whole set) and
+ * {@link LABELS_MAX_BYTES} bytes.
+ */
+export const LabelChangesSchema = sizeChecked(
+  z
+    .record(LabelKeySchema, LabelValueSchema.nullable(), { error: labelKeyError })
+    .refine((changes) => Object.keys(changes).length > 0, "give at least one label to set or remove"),
+  (v) => labelSetSizeProblem(v, LABELS_MAX_COUNT, LABELS_MAX_BYTES),
+);
 export type LabelChanges = z.infer<typeof LabelChangesSchema>;
 
 /** A label set: key → value. */
@@ -123,12 +177,12 @@ export type Labels = z.infer<typeof LabelsSchema>;
 export function parseLabelAssignment(input: string): { key: string; value: string } {
   const eq = input.indexOf("=");
   if (eq === -1) {
-    throw new LabelError(`label assignment ${JSON.stringify(input)}: expected key=value, e.g. env=prod`);
+    throw new LabelError(`label assignment ${quoteLabelText(input)}: expected key=value, e.g. env=prod`);
   }
   const key = input.slice(0, eq);
   const value = input.slice(eq + 1);
   const problem = validateLabelKey(key) ?? validateLabelValue(value);
-  if (problem !== null) throw new LabelError(`label assignment ${JSON.stringify(input)}: ${problem}`);
+  if (problem !== null) throw new LabelError(`label assignment ${quoteLabelText(input)}: ${problem}`);
   return { key, value };
 }
 

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { PROBE_PARAMS_MAX_COUNT, PROBE_PARAM_NAME_MAX_LENGTH, PROBE_PATH_MAX_BYTES, boundedRecord, tooMany } from "./limits.ts";
 
 /**
  * The built-in probe catalog (brief, "Probes"). `host` is procfs-based and is the
@@ -79,6 +80,8 @@ const TaskFilterShape = {
     .describe("Only tasks whose comm (the kernel's 15-byte task name) equals this."),
   cgroup: z
     .string()
+    .max(PROBE_PATH_MAX_BYTES, `cgroup is at most ${PROBE_PATH_MAX_BYTES} bytes (the kernel's PATH_MAX)`)
+    .refine((p) => utf8Bytes(p) <= PROBE_PATH_MAX_BYTES, `cgroup is at most ${PROBE_PATH_MAX_BYTES} bytes (the kernel's PATH_MAX)`)
     .regex(/^\/[^\0]*$/, "cgroup is an absolute path in the unified (v2) hierarchy, e.g. /system.slice/nginx.service")
     .refine((p) => !p.split("/").includes(".."), "cgroup must not contain '..'")
     .optional()
@@ -177,10 +180,26 @@ export function probeParamsSchema<K extends ProbeKind>(kind: K): (typeof PARAM_S
   return PARAM_SCHEMAS[kind];
 }
 
+/**
+ * Probe parameters as a caller sends them, before the kind's schema checks them: an
+ * object of at most {@link PROBE_PARAMS_MAX_COUNT} names (the largest kind takes 8), each
+ * name at most {@link PROBE_PARAM_NAME_MAX_LENGTH} characters. Counted before the entries
+ * are looked at, so an unknown-parameter message never lists thousands of names.
+ */
+export const ProbeParamsInputSchema = boundedRecord(
+  z.record(
+    z.string().max(PROBE_PARAM_NAME_MAX_LENGTH, `a parameter name is at most ${PROBE_PARAM_NAME_MAX_LENGTH} characters`),
+    z.unknown(),
+    { error: 'params must be an object of parameter names to values, e.g. {"comm": "nginx", "minDurationMs": 5}' },
+  ),
+  PROBE_PARAMS_MAX_COUNT,
+  (n) => tooMany(`${PROBE_PARAMS_MAX_COUNT} parameters`, n),
+);
+
 /** A probe spec: a built-in kind and its parameters. Versions of a spec are immutable. */
 export const ProbeSpecSchema = z.object({
   kind: ProbeKindSchema,
-  params: z.record(z.string(), z.unknown()).default({}),
+  params: ProbeParamsInputSchema.default({}),
 });
 export type ProbeSpec = z.infer<typeof ProbeSpecSchema>;
 

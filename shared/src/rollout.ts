@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { FULL_CUT_BASIS_POINTS, waveHash } from "./policy.ts";
 import { ProbeKindSchema } from "./probe-spec.ts";
+import { MAX_WAVES, MAX_WAVE_AGENTS, boundedArray, formatCount, tooMany } from "./limits.ts";
 
 /**
  * Rollouts (brief, "Rollouts"): a probe version staged over the agents a selector
@@ -13,7 +14,15 @@ import { ProbeKindSchema } from "./probe-spec.ts";
  */
 export const WaveSchema = z.union([
   z.object({ percent: z.number().gt(0, "a wave's percent must be above 0").max(100, "a wave's percent is at most 100") }).strict(),
-  z.object({ count: z.number().int().min(1, "a wave's count is at least 1 agent") }).strict(),
+  z
+    .object({
+      count: z
+        .number()
+        .int()
+        .min(1, "a wave's count is at least 1 agent")
+        .max(MAX_WAVE_AGENTS, `a wave's count is at most ${formatCount(MAX_WAVE_AGENTS)} agents; use a percentage for larger waves`),
+    })
+    .strict(),
 ]);
 export type Wave = z.infer<typeof WaveSchema>;
 
@@ -38,21 +47,26 @@ export function parseWaves(text: string): Wave[] {
   return parsed.data;
 }
 
-export const WavesSchema = z
-  .array(WaveSchema)
-  .min(1, "a rollout needs at least one wave")
-  .max(20, "a rollout has at most 20 waves")
-  .superRefine((waves, ctx) => {
-    for (const kind of ["percent", "count"] as const) {
-      const values = waves.flatMap((w) => (kind in w ? [(w as Record<string, number>)[kind]!] : []));
-      for (let i = 1; i < values.length; i++) {
-        if (values[i]! <= values[i - 1]!) {
-          ctx.addIssue({ code: "custom", message: `waves must grow: ${kind === "percent" ? `${values[i]}% after ${values[i - 1]}%` : `${values[i]} agents after ${values[i - 1]}`}` });
-          return;
+/** At most {@link MAX_WAVES} waves, each bigger than the one before (counted before the waves are parsed). */
+export const WavesSchema = boundedArray(
+  z
+    .array(WaveSchema)
+    .min(1, "a rollout needs at least one wave")
+    .max(MAX_WAVES) // checked first by boundedArray; kept for JSON Schema (maxItems)
+    .superRefine((waves, ctx) => {
+      for (const kind of ["percent", "count"] as const) {
+        const values = waves.flatMap((w) => (kind in w ? [(w as Record<string, number>)[kind]!] : []));
+        for (let i = 1; i < values.length; i++) {
+          if (values[i]! <= values[i - 1]!) {
+            ctx.addIssue({ code: "custom", message: `waves must grow: ${kind === "percent" ? `${values[i]}% after ${values[i - 1]}%` : `${values[i]} agents after ${values[i - 1]}`}` });
+            return;
+          }
         }
       }
-    }
-  });
+    }),
+  MAX_WAVES,
+  (n) => `a rollout has ${tooMany(`${MAX_WAVES} waves`, n)}`,
+);
 
 /**
  * The health gate of every wave. A wave passes when at least `minHealthyPercent`

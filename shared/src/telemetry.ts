@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { LabelsSchema } from "./labels.ts";
+import { SeriesLabelsSchema } from "./labels.ts";
 
 /**
  * The versioned telemetry batch envelope (data flow 3 in the brief).
@@ -26,7 +26,7 @@ export const MetricSeriesSchema = z.object({
   kind: MetricKindSchema,
   /** Unit of the values, e.g. "ratio", "bytes", "bytes/s", "count". */
   unit: z.string().max(32).optional(),
-  labels: LabelsSchema,
+  labels: SeriesLabelsSchema,
   points: z.array(PointSchema).min(1),
 });
 export type MetricSeries = z.infer<typeof MetricSeriesSchema>;
@@ -35,7 +35,7 @@ export type MetricSeries = z.infer<typeof MetricSeriesSchema>;
 export const HistogramSchema = z.object({
   metric: z.string().min(1),
   unit: z.string().max(32).optional(),
-  labels: LabelsSchema,
+  labels: SeriesLabelsSchema,
   at: z.number().int().nonnegative(),
   buckets: z.array(z.number().int().nonnegative()).max(64),
   sum: z.number().finite(),

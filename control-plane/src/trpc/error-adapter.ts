@@ -1,6 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
-import { LabelError, SelectorSyntaxError, describeZodError, type ErrorCode } from "@probepilot/shared";
+import { LabelError, SelectorSyntaxError, boundedZodIssues, describeZodError, type ErrorCode } from "@probepilot/shared";
 import { ZodError } from "zod";
 import { ServiceError } from "../services/errors.ts";
 
@@ -52,13 +52,13 @@ function internalError(cause: unknown): TRPCError {
 /**
  * Shapes every error response. Input validation failures get a one-line message
  * naming each field (`labels.Foo Bar: …`) and keep zod's issues machine-readable
- * for the UI. A 500 never shows its message unless a service wrote it: this is
+ * for the UI (the first 20, cut short: an answer never grows with the input). A 500 never shows its message unless a service wrote it: this is
  * the backstop for errors raised outside the `mapErrors` middleware.
  */
 export const errorFormatter = ({ shape, error }: { shape: any; error: TRPCError }) => {
   const data = { ...shape.data, stack: undefined };
   if (error.code === "BAD_REQUEST" && error.cause instanceof ZodError) {
-    return { ...shape, message: `invalid input: ${describeZodError(error.cause)}`, data: { ...data, issues: error.cause.issues } };
+    return { ...shape, message: `invalid input: ${describeZodError(error.cause)}`, data: { ...data, issues: boundedZodIssues(error.cause.issues) } };
   }
   if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof ServiceError)) {
     return { ...shape, message: INTERNAL_ERROR_MESSAGE, data };

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { MAX_UNIX_MS } from "@probepilot/shared";
+import { pgTextProblem } from "../db/pg-text.ts";
 
 // C0 and C1 controls and DEL (NUL breaks Postgres text; the others garble tables and logs).
 const CONTROL_CHARACTER = /\p{Cc}/u;
@@ -13,7 +15,8 @@ function firstControlCharacter(text: string): string | null {
 
 /**
  * A free-text field shown on one line (token names, descriptions): trimmed, then
- * `min` to `max` characters and no control characters, with a message naming the first one found.
+ * `min` to `max` characters, no control characters (with a message naming the first one
+ * found) and nothing Postgres cannot store (unpaired surrogates).
  */
 export function singleLineText({ min = 0, max }: { min?: number; max: number }) {
   return z
@@ -24,6 +27,10 @@ export function singleLineText({ min = 0, max }: { min?: number; max: number }) 
     .superRefine((text, ctx) => {
       const found = firstControlCharacter(text);
       if (found) ctx.addIssue({ code: "custom", message: `must not contain control characters (found ${found}); use printable text on one line` });
+      else {
+        const problem = pgTextProblem(text);
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }
     });
 }
 
@@ -38,9 +45,30 @@ export const ExpiresInSecSchema = z
   // Not `.int()`: it would also call 1e20 "not a whole number"; the max is the problem there.
   .refine(Number.isInteger, "must be a whole number of seconds");
 
-/** Unix milliseconds; the CLI and UI turn relative times ("5m ago") into these. */
+/**
+ * Unix milliseconds up to the end of year 9999; the CLI and UI turn relative times ("5m ago")
+ * into these. The bound keeps every accepted time a valid Date (a safe integer past 8.64e15 is not).
+ */
 export const UnixMs = (what: string) =>
   z
     .number({ error: `${what} must be a number of Unix milliseconds` })
     .nonnegative(`${what} must be Unix milliseconds (≥ 0)`)
+    .max(MAX_UNIX_MS, `${what} must be at most ${MAX_UNIX_MS} (9999-12-31T23:59:59.999Z)`)
     .refine(Number.isSafeInteger, `${what} must be a whole number of Unix milliseconds`);
+
+/**
+ * Text compared with what Postgres stores (metric and event names, filters): 1 to `max`
+ * characters (0 with `min: 0`), without U+0000 (Postgres text and jsonb cannot hold it:
+ * the query would fail instead of matching nothing) and without unpaired UTF-16
+ * surrogates (jsonb refuses them; they cannot come from real UTF-8 text).
+ */
+export function queryText(what: string, { min = 1, max }: { min?: number; max: number }) {
+  return z
+    .string({ error: `${what} must be a string` })
+    .min(min, `${what} must not be empty`)
+    .max(max, `${what} must be at most ${max} characters`)
+    .superRefine((text, ctx) => {
+      const problem = pgTextProblem(text);
+      if (problem) ctx.addIssue({ code: "custom", message: `${what} ${problem}` });
+    });
+}

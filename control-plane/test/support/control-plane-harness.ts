@@ -6,7 +6,7 @@ import type { NatsConnection } from "nats";
 import type { AppRouter } from "../../src/trpc/app-router.ts";
 import { parseControlPlaneEnv } from "../../src/env.ts";
 import { startControlPlane, type ControlPlane } from "../../src/server.ts";
-import { createLogger } from "../../src/logger.ts";
+import { createLogger, type Logger } from "../../src/logger.ts";
 import { PLATFORM_ADMIN_PERMISSIONS } from "../../src/nats/trust/permissions.ts";
 import { SecretBox } from "../../src/nats/trust/secret-box.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
@@ -37,8 +37,9 @@ export type Harness = {
 /**
  * A real control plane on a fresh database and its own nats-server (operator mode,
  * TLS, trusting this control plane's operator), with an admin token and a typed client.
+ * `opts.log` replaces the (silent unless PP_TEST_LOG) logger, to read what the control plane logs.
  */
-export async function startHarness(envOverrides: Record<string, string> = {}): Promise<Harness> {
+export async function startHarness(envOverrides: Record<string, string> = {}, opts: { log?: Logger } = {}): Promise<Harness> {
   const [database, dataDir] = await Promise.all([createTestDatabase(), mkdtemp(path.join(tmpdir(), "pp-cp-"))]);
   const secretKey = SecretBox.newKeyText();
   const prepared = await prepareTrust(database.url, secretKey);
@@ -53,7 +54,7 @@ export async function startHarness(envOverrides: Record<string, string> = {}): P
     PROBEPILOT_SWEEP_INTERVAL_MS: "200",
     ...envOverrides,
   });
-  const cp = await startControlPlane(env, { log: createLogger(process.env.PP_TEST_LOG ?? "silent") });
+  const cp = await startControlPlane(env, { log: opts.log ?? createLogger(process.env.PP_TEST_LOG ?? "silent") });
   if (!cp.bootstrap) throw new Error("a fresh database must bootstrap an admin token");
   const adminToken = cp.bootstrap.token;
   return {

@@ -10,11 +10,16 @@
  *                | key ("in" | "notin") "(" element ("," element)* ")"
  *   element     := value | ""          -- an empty element is the empty value, as in Kubernetes
  *
+ * Size limits (`../limits.ts`): at most SELECTOR_MAX_LENGTH characters, SELECTOR_MAX_REQUIREMENTS
+ * requirements and SELECTOR_MAX_VALUES values per set; the text is refused before it is tokenized
+ * when too long, and the counts are reported with the limit.
+ *
  * Whitespace (space, tab, CR, LF) may surround any token. `in` and `notin` are keywords only in
  * operator position, so `in=x` and `k=in` are fine. Kubernetes' `>`/`<` operators are not supported.
  */
 import { z } from "zod";
-import { LabelError, labelKeyProblem, labelValueProblem } from "../labels.ts";
+import { LabelError, labelKeyProblem, labelValueProblem, quoteLabelText } from "../labels.ts";
+import { SELECTOR_MAX_LENGTH, SELECTOR_MAX_REQUIREMENTS, SELECTOR_MAX_VALUES, formatCount, tooMany } from "../limits.ts";
 import type { Requirement, Selector } from "./ast.ts";
 
 /** What {@link SelectorSyntaxError.found} holds when the input ended too early. */
@@ -44,9 +49,13 @@ export class SelectorSyntaxError extends Error {
   /** The offending token's text, or {@link END_OF_INPUT}. */
   readonly found: string;
 
-  constructor(input: string, position: number, expected: string, found: string, options?: ErrorOptions) {
-    const shown = found === END_OF_INPUT ? END_OF_INPUT : JSON.stringify(found);
-    super(`selector ${JSON.stringify(input)}: at position ${position}: expected ${expected}, found ${shown}`, options);
+  /**
+   * @param options.message replaces the standard `at position …: expected …, found …` message
+   *   (the size limits word theirs differently).
+   */
+  constructor(input: string, position: number, expected: string, found: string, options?: ErrorOptions & { message?: string }) {
+    const shown = found === END_OF_INPUT ? END_OF_INPUT : quoteExcerpt(found, MAX_QUOTED_TOKEN);
+    super(options?.message ?? `${describeSelectorText(input)}: at position ${position}: expected ${expected}, found ${shown}`, options);
     this.input = input;
     this.position = position;
     this.expected = expected;
@@ -57,6 +66,25 @@ export class SelectorSyntaxError extends Error {
   toInfo(): SelectorSyntaxErrorInfo {
     return { message: this.message, position: this.position, expected: this.expected, found: this.found };
   }
+}
+
+/** Selector text up to this length is quoted whole in error messages; longer text by its start and its length. */
+const MAX_QUOTED_SELECTOR = 200;
+/** A token quoted in an error message: longer than any valid key (253 + 1 + 63), shorter than the identifiers of an attack. */
+const MAX_QUOTED_TOKEN = 320;
+
+/** `text` as a JSON string, cut to `max` characters with `…` when longer. */
+function quoteExcerpt(text: string, max: number): string {
+  return text.length <= max ? JSON.stringify(text) : `${JSON.stringify(text.slice(0, max))}…`;
+}
+
+/**
+ * `selector "env in staging"` for error messages; long text is shown by its start and
+ * its length, so a message never carries a whole large input.
+ */
+export function describeSelectorText(input: string): string {
+  if (input.length <= MAX_QUOTED_SELECTOR) return `selector ${JSON.stringify(input)}`;
+  return `selector ${quoteExcerpt(input, MAX_QUOTED_SELECTOR / 2)} (${formatCount(input.length)} characters)`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,14 +145,25 @@ class Parser {
   parse(): Selector {
     const requirements: Requirement[] = [];
     if (this.peek().kind === "end") return { requirements }; // empty or blank text: match all
+    // Where the first requirement over the limit starts (the text is parsed to its end, so the message can give the count).
+    let overLimitAt = -1;
     for (;;) {
       const start = this.peek().pos;
+      if (requirements.length === SELECTOR_MAX_REQUIREMENTS) overLimitAt = start;
       requirements.push(this.parseRequirement(requirements.length === 0));
       const source = this.input.slice(start, this.previousEnd());
       const sep = this.next();
-      if (sep.kind === "end") return { requirements };
+      if (sep.kind === "end") {
+        if (overLimitAt >= 0) {
+          const expected = `at most ${formatCount(SELECTOR_MAX_REQUIREMENTS)} requirements`;
+          throw new SelectorSyntaxError(this.input, overLimitAt, expected, `${formatCount(requirements.length)} requirements`, {
+            message: `${describeSelectorText(this.input)}: ${tooMany(`${formatCount(SELECTOR_MAX_REQUIREMENTS)} requirements`, requirements.length)}; one "key in (a,b)" takes several values of a key`,
+          });
+        }
+        return { requirements };
+      }
       // Naming the requirement just parsed helps with "!k=v" and a missing comma ("a=b c=d").
-      if (sep.kind !== ",") this.fail(sep, `"," or end of input after ${JSON.stringify(source)}`);
+      if (sep.kind !== ",") this.fail(sep, `"," or end of input after ${quoteExcerpt(source, MAX_QUOTED_SELECTOR)}`);
     }
   }
 
@@ -166,8 +205,11 @@ class Parser {
     if (this.peek().kind === ")") this.fail(this.peek(), `a value after "(" (a set needs at least one value)`);
 
     const values = new Set<string>();
+    let written = 0;
+    let overLimitAt = -1;
     for (;;) {
       const element = this.peek();
+      if (written++ === SELECTOR_MAX_VALUES) overLimitAt = element.pos;
       if (element.kind === "ident") {
         values.add(this.expectValue(this.next(), `a valid label value`));
       } else if (element.kind === "," || element.kind === ")") {
@@ -178,10 +220,20 @@ class Parser {
         this.fail(element, `a value, "," or ")"`);
       }
       const sep = this.next();
-      if (sep.kind === ")") return [...values];
+      if (sep.kind === ")") {
+        if (overLimitAt >= 0) this.failSetSize(op, overLimitAt, written);
+        return [...values];
+      }
       if (sep.kind === ",") continue;
       this.fail(sep, sep.kind === "end" ? `"," or ")" ${unclosed}` : `"," or ")"`);
     }
+  }
+
+  private failSetSize(op: Token, position: number, written: number): never {
+    const limit = `${formatCount(SELECTOR_MAX_VALUES)} values in one "${op.text}" set`;
+    throw new SelectorSyntaxError(this.input, position, `at most ${limit}`, `${formatCount(written)} values`, {
+      message: `${describeSelectorText(this.input)}: at position ${op.pos}: ${tooMany(limit, written)}`,
+    });
   }
 
   private expectKey(token: Token, expected: string): string {
@@ -227,6 +279,12 @@ class Parser {
  * @throws {SelectorSyntaxError} with the offending position, what was expected and what was found.
  */
 export function parseSelector(input: string): Selector {
+  if (input.length > SELECTOR_MAX_LENGTH) {
+    const limit = `${formatCount(SELECTOR_MAX_LENGTH)} characters`;
+    throw new SelectorSyntaxError(input, SELECTOR_MAX_LENGTH, `at most ${limit}`, `${formatCount(input.length)} characters`, {
+      message: `${describeSelectorText(input)}: too long: ${tooMany(limit, input.length)}`,
+    });
+  }
   return new Parser(input).parse();
 }
 
@@ -250,13 +308,13 @@ export function tryParseSelector(input: string): TryParseSelectorResult {
 
 function checkKey(key: string): void {
   const problem = labelKeyProblem(key);
-  if (problem !== null) throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: ${problem}`);
+  if (problem !== null) throw new LabelError(`selector requirement on label key ${quoteLabelText(key)}: ${problem}`);
 }
 
 function checkValue(key: string, value: string): void {
   const problem = labelValueProblem(value);
   if (problem !== null) {
-    throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: label value ${JSON.stringify(value)}: ${problem}`);
+    throw new LabelError(`selector requirement on label key ${quoteLabelText(key)}: label value ${quoteLabelText(value)}: ${problem}`);
   }
 }
 

@@ -1,6 +1,7 @@
 import type { z } from "zod";
 import { probeParamsSchema, type ProbeKind } from "@probepilot/shared";
 import { ServiceError } from "../errors.ts";
+import { pgTextProblem } from "../../db/pg-text.ts";
 
 /** Issues named in one message; the rest are counted. */
 const MAX_ISSUES = 5;
@@ -16,11 +17,10 @@ export function parseProbeParams(kind: ProbeKind, params: Record<string, unknown
   const parsed = schema.safeParse(params);
   if (!parsed.success) throw new ServiceError("INVALID", `parameters for ${kind}: ${describeIssues(kind, parsed.error.issues)}`, { cause: parsed.error });
   const data = parsed.data as Record<string, unknown>;
-  // Postgres jsonb cannot store U+0000, and the kernel would cut the string there anyway.
+  // Postgres jsonb cannot store U+0000 (and the kernel would cut the string there anyway) or unpaired surrogates.
   for (const [key, value] of Object.entries(data)) {
-    if (typeof value === "string" && value.includes("\0")) {
-      throw new ServiceError("INVALID", `parameters for ${kind}: ${key}: must not contain a NUL character (U+0000)`);
-    }
+    const problem = typeof value === "string" ? pgTextProblem(value) : null;
+    if (problem !== null) throw new ServiceError("INVALID", `parameters for ${kind}: ${key}: ${problem}`);
   }
   return data;
 }

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_PROBE_VERSION, ProbeParamsInputSchema } from "@probepilot/shared";
 import { router, protectedProcedure, operatorProcedure } from "../init.ts";
 import { singleLineText } from "../input-schemas.ts";
 import { listProbes } from "../../services/probes/list-probes.ts";
@@ -12,9 +13,8 @@ const ProbeRefSchema = singleLineText({ min: 1, max: 64 });
 /** A built-in kind (`tcp_flows`); checked by the service, so that a wrong one gets the list of kinds. */
 const KindRefSchema = singleLineText({ min: 1, max: 64 });
 
-const ParamsSchema = z.record(z.string(), z.unknown(), {
-  error: 'params must be an object of parameter names to values, e.g. {"comm": "nginx", "minDurationMs": 5}',
-});
+/** At most 32 parameters, counted before they are read; their values are the kind's schema's to check. */
+const ParamsSchema = ProbeParamsInputSchema;
 
 export const probesRouter = router({
   /** The tenant's probes (the built-in catalog, present from the start), each with its latest version. */
@@ -25,7 +25,7 @@ export const probesRouter = router({
 
   /** One version (the latest when `version` is omitted): what a rollout would pin. */
   getVersion: protectedProcedure
-    .input(z.object({ probe: ProbeRefSchema, version: z.number().int("version is a whole number such as 3").positive("versions start at 1").optional() }))
+    .input(z.object({ probe: ProbeRefSchema, version: z.number().int("version is a whole number such as 3").positive("versions start at 1").max(MAX_PROBE_VERSION, `versions are at most ${MAX_PROBE_VERSION}`).optional() }))
     .query(({ ctx, input }) => getProbeVersion(ctx.db, ctx.principal.tenantId, input.probe, input.version)),
 
   /**

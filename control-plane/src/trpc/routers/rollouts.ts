@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { RolloutAgentStateSchema, RolloutStateSchema, RolloutStrategySchema, SelectorStringSchema, WavesSchema, idSchema } from "@probepilot/shared";
+import { MAX_PROBE_VERSION, MAX_WAVES, RolloutAgentStateSchema, RolloutStateSchema, RolloutStrategySchema, SelectorStringSchema, WavesSchema, idSchema } from "@probepilot/shared";
 import { router, protectedProcedure, operatorProcedure } from "../init.ts";
 import { previewRollout } from "../../services/rollouts/preview-rollout.ts";
 import { createRollout } from "../../services/rollouts/create-rollout.ts";
@@ -19,7 +19,7 @@ import { mapStreamErrors } from "../error-adapter.ts";
 
 /** A probe by name (`tcp_flows`) or id (`prb_…`). */
 const ProbeRefSchema = z.string().min(1, "name a probe, e.g. tcp_flows (probepilot probes list)").max(64).regex(/^[a-z0-9_]+$/, "a probe is named like tcp_flows (lowercase letters, digits, _) or by its prb_ id");
-const VersionSchema = z.number().int().positive("probe versions start at 1");
+const VersionSchema = z.number().int().positive("probe versions start at 1").max(MAX_PROBE_VERSION, `probe versions are at most ${MAX_PROBE_VERSION}`);
 const RolloutIdSchema = idSchema("rollout");
 const ActionInputSchema = z.object({ id: RolloutIdSchema, reason: singleLineText({ min: 1, max: 500 }).optional() });
 
@@ -44,7 +44,7 @@ export const rolloutsRouter = router({
       z.object({
         id: RolloutIdSchema,
         state: RolloutAgentStateSchema.optional(),
-        wave: z.number().int().min(0).optional(),
+        wave: z.number().int().min(0).max(MAX_WAVES - 1, `waves are numbered from 0 to ${MAX_WAVES - 1}`).optional(),
         limit: z.number().int().min(1).max(1000).default(100),
         cursor: idSchema("agent").optional(),
       }),

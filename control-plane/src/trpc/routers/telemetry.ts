@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { LabelKeySchema, MAX_LIVE_CHARTS, SelectorStringSchema, idSchema } from "@probepilot/shared";
+import { ATTR_VALUE_MAX_LENGTH, LabelKeySchema, MAX_LIVE_CHARTS, SelectorStringSchema, WIRE_NAME_MAX_LENGTH, boundedArray, boundedRecord, idSchema, tooMany } from "@probepilot/shared";
 import { mapStreamErrors } from "../error-adapter.ts";
-import { UnixMs } from "../input-schemas.ts";
+import { UnixMs, queryText } from "../input-schemas.ts";
 import { router, protectedProcedure } from "../init.ts";
 import { queryRange, AGGREGATIONS, MAX_GROUP_BY_KEYS, MAX_POINTS_PER_SERIES, MAX_SERIES } from "../../services/telemetry/query-range.ts";
 import { listMetrics } from "../../services/telemetry/list-metrics.ts";
@@ -13,14 +13,23 @@ import { mergeProfile, MAX_PROFILE_STACKS } from "../../services/telemetry/merge
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 
+/** A gauge or counter metric name (Prometheus rules), at most 200 characters. */
+const MetricNameSchema = z
+  .string()
+  .max(WIRE_NAME_MAX_LENGTH, `metric names are at most ${WIRE_NAME_MAX_LENGTH} characters`)
+  .regex(METRIC_NAME, "metric names follow Prometheus rules: [a-zA-Z_:][a-zA-Z0-9_:]*");
+
+/** Label keys to group by, at most MAX_GROUP_BY_KEYS (counted before the keys are checked). */
+const GroupBySchema = boundedArray(z.array(LabelKeySchema), MAX_GROUP_BY_KEYS, (n) => `group by ${tooMany(`${MAX_GROUP_BY_KEYS} label keys`, n)}`);
+
 /** One live chart's query (`telemetry.live`, and each chart of `telemetry.liveMany`). */
 const LiveChartSchema = z.object({
-  metric: z.string().regex(METRIC_NAME, "metric names follow Prometheus rules: [a-zA-Z_:][a-zA-Z0-9_:]*"),
+  metric: MetricNameSchema,
   agentSelector: SelectorStringSchema.optional(),
   seriesSelector: SelectorStringSchema.optional(),
   stepMs: z.number().int("stepMs must be a whole number of milliseconds").min(100, "stepMs must be at least 100 ms").max(3_600_000, "stepMs must be at most 1 h"),
   agg: z.enum(AGGREGATIONS, { error: `agg must be one of ${AGGREGATIONS.join(", ")}` }).default("avg"),
-  by: z.array(LabelKeySchema).max(MAX_GROUP_BY_KEYS, `group by at most ${MAX_GROUP_BY_KEYS} label keys`).default([]),
+  by: GroupBySchema.default([]),
   windowMs: z.number().int().min(0).max(24 * 3_600_000, "windowMs must be at most 24 h").default(15 * 60_000),
 });
 
@@ -49,7 +58,7 @@ const ChartKeySchema = z
 /** `telemetry.range` input, exported so that procedures over the same query shape can validate it alike. */
 export const RangeInputSchema = z
   .object({
-    metric: z.string().regex(METRIC_NAME, "metric names follow Prometheus rules: [a-zA-Z_:][a-zA-Z0-9_:]*"),
+    metric: MetricNameSchema,
     agentSelector: SelectorStringSchema.optional(),
     seriesSelector: SelectorStringSchema.optional(),
     from: UnixMs("from"),
@@ -59,7 +68,7 @@ export const RangeInputSchema = z
       .positive("stepMs must be at least 1 ms")
       .refine(Number.isSafeInteger, "stepMs must be a whole number of milliseconds"),
     agg: z.enum(AGGREGATIONS, { error: `agg must be one of ${AGGREGATIONS.join(", ")}` }).default("avg"),
-    by: z.array(LabelKeySchema).max(MAX_GROUP_BY_KEYS, `group by at most ${MAX_GROUP_BY_KEYS} label keys`).default([]),
+    by: GroupBySchema.default([]),
     limitSeries: z
       .number()
       .int("limitSeries must be a whole number")
@@ -73,7 +82,7 @@ export const RangeInputSchema = z
 const TimeRange = { from: UnixMs("from"), to: UnixMs("to") };
 
 /** A name as agents send it (histogram metrics and event names are free-form on the wire, unlike gauge metrics). */
-const WireName = (what: string) => z.string({ error: `${what} must be a string` }).min(1, `${what} must not be empty`).max(200, `${what} must be at most 200 characters`);
+const WireName = (what: string) => queryText(what, { max: WIRE_NAME_MAX_LENGTH });
 
 /** `telemetry.histogram` input. */
 export const HistogramInputSchema = z
@@ -86,11 +95,13 @@ export const HistogramInputSchema = z
       .number({ error: "stepMs must be a number of milliseconds" })
       .positive("stepMs must be at least 1 ms")
       .refine(Number.isSafeInteger, "stepMs must be a whole number of milliseconds"),
-    percentiles: z
-      .array(z.number({ error: "a percentile must be a number" }).min(0, "percentiles are from 0 to 100").max(100, "percentiles are from 0 to 100 (99.9 for p99.9)"))
-      .min(1, "ask for at least one percentile, e.g. [50, 90, 99]")
-      .max(MAX_PERCENTILES, `ask for at most ${MAX_PERCENTILES} percentiles`)
-      .default([...DEFAULT_PERCENTILES]),
+    percentiles: boundedArray(
+      z
+        .array(z.number({ error: "a percentile must be a number" }).min(0, "percentiles are from 0 to 100").max(100, "percentiles are from 0 to 100 (99.9 for p99.9)"))
+        .min(1, "ask for at least one percentile, e.g. [50, 90, 99]"),
+      MAX_PERCENTILES,
+      (n) => `ask for ${tooMany(`${MAX_PERCENTILES} percentiles`, n)}`,
+    ).default([...DEFAULT_PERCENTILES]),
   })
   .refine((i) => i.to > i.from, { message: "to must be after from", path: ["to"] });
 
@@ -101,10 +112,16 @@ export const EventsInputSchema = z
     name: WireName("name").optional(),
     probe: WireName("probe").optional(),
     agentSelector: SelectorStringSchema.optional(),
-    attrs: z
-      .record(WireName("an attribute key"), z.union([z.string(), z.number(), z.boolean(), z.null()], { error: "attribute values are strings, finite numbers, booleans or null" }))
-      .refine((a) => Object.keys(a).length <= MAX_ATTR_FILTERS, `filter on at most ${MAX_ATTR_FILTERS} attributes`)
-      .optional(),
+    attrs: boundedRecord(
+      z.record(
+        WireName("an attribute key"),
+        z.union([queryText("an attribute value", { min: 0, max: ATTR_VALUE_MAX_LENGTH }), z.number(), z.boolean(), z.null()], {
+          error: "attribute values are strings, finite numbers, booleans or null",
+        }),
+      ),
+      MAX_ATTR_FILTERS,
+      (n) => `filter on ${tooMany(`${MAX_ATTR_FILTERS} attributes`, n)}`,
+    ).optional(),
     limit: z
       .number({ error: "limit must be a number" })
       .int("limit must be a whole number")
@@ -123,7 +140,7 @@ export const ProfileInputSchema = z
     agentSelector: SelectorStringSchema.optional(),
     ...TimeRange,
     pid: z.number({ error: "pid must be a number" }).int("pid must be a whole number").min(0, "pid must be ≥ 0").max(2 ** 31 - 1, "pid must fit in 32 bits").optional(),
-    comm: z.string().max(64, "comm must be at most 64 characters (the kernel keeps 16)").optional(),
+    comm: queryText("comm", { min: 0, max: 64 }).optional(),
     limit: z
       .number({ error: "limit must be a number" })
       .int("limit must be a whole number")
@@ -148,7 +165,7 @@ export const telemetryRouter = router({
       z
         .object({
           agentSelector: SelectorStringSchema.optional(),
-          prefix: z.string().max(200, "prefix must be at most 200 characters").optional(),
+          prefix: queryText("prefix", { min: 0, max: WIRE_NAME_MAX_LENGTH }).optional(),
         })
         .default({}),
     )
@@ -172,15 +189,18 @@ export const telemetryRouter = router({
   liveMany: protectedProcedure
     .input(
       z.object({
-        charts: z
-          .array(LiveChartSchema.extend({ key: ChartKeySchema }), { error: "charts must be a list of chart queries, each with a key" })
-          .min(1, "give at least one chart")
-          .max(MAX_LIVE_CHARTS, `at most ${MAX_LIVE_CHARTS} charts per stream; split a bigger page into several streams`)
-          .superRefine((charts, ctx) => {
-            charts.forEach((chart, i) => checkWindowPoints(chart, ctx, [i]));
-            const dup = duplicateKey(charts);
-            if (dup !== undefined) ctx.addIssue({ code: "custom", message: `key "${dup}" is used twice; each chart of a stream needs its own key` });
-          }),
+        charts: boundedArray(
+          z
+            .array(LiveChartSchema.extend({ key: ChartKeySchema }), { error: "charts must be a list of chart queries, each with a key" })
+            .min(1, "give at least one chart")
+            .superRefine((charts, ctx) => {
+              charts.forEach((chart, i) => checkWindowPoints(chart, ctx, [i]));
+              const dup = duplicateKey(charts);
+              if (dup !== undefined) ctx.addIssue({ code: "custom", message: `key "${dup}" is used twice; each chart of a stream needs its own key` });
+            }),
+          MAX_LIVE_CHARTS,
+          (n) => `${tooMany(`${MAX_LIVE_CHARTS} charts per stream`, n)}; split a bigger page into several streams`,
+        ),
         lastEventId: LastEventIdSchema,
       }),
     )
