@@ -29,7 +29,8 @@ afterAll(async () => {
 const count = async (table: string) => (await h.cp.db.sql`select count(*)::int as n from ${h.cp.db.sql(table)}`)[0]!.n as number;
 const centralLabels = async (id: string) => (await h.cp.db.sql`select central_labels from agents where id = ${id}`)[0]!.central_labels as Record<string, string>;
 const storedConfig = async (agentId: string) => {
-  const kv = await h.cp.nc.jetstream().views.kv(agentConfigBucket(tenantId));
+  // The tenant's account holds the config bucket: read it over the control plane's connection there.
+  const kv = await (await h.cp.mesh.tenant(tenantId)).jetstream().views.kv(agentConfigBucket(tenantId));
   const entry = await kv.get(agentId);
   return entry ? { config: entry.json<AgentConfig>(), bytes: entry.value.length } : undefined;
 };
