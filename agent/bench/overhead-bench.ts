@@ -242,9 +242,9 @@ function echoAgentLog(line: string, state: { echoed: number }): void {
   say(`    agent ${rec.level! >= 50 ? "ERROR" : "warn"}: ${what ? `[${what}] ` : ""}${rec.msg ?? ""}${rec.err?.message ? `: ${rec.err.message.split("\n")[0]}` : ""}`);
 }
 
-async function spawnAgent(opts: { natsUrl: string; dataDir: string; enrollToken?: string; probes: string; logLevel: string }): Promise<RunningAgent> {
+async function spawnAgent(opts: { agentArgs: string[]; dataDir: string; enrollToken?: string; probes: string; logLevel: string }): Promise<RunningAgent> {
   const httpPort = await freePort();
-  const args = [AGENT_BIN, "--nats", opts.natsUrl, "--data-dir", opts.dataDir, "--http", `127.0.0.1:${httpPort}`, "--default-probes", opts.probes, "--log-level", opts.logLevel];
+  const args = [AGENT_BIN, ...opts.agentArgs, "--data-dir", opts.dataDir, "--http", `127.0.0.1:${httpPort}`, "--default-probes", opts.probes, "--log-level", opts.logLevel];
   if (opts.enrollToken) args.push("--enroll-token", opts.enrollToken);
   const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
   const tail = tailBuffer();
@@ -492,7 +492,7 @@ async function main(): Promise<void> {
     const withAgent = async (round: number): Promise<WithAgent> => {
       // 1. start and wait for the probes
       const t0 = performance.now();
-      const agent = await spawnAgent({ natsUrl: h.nats.url, dataDir, probes: cfg.probes, logLevel: cfg.agentLog, ...(enrolled ? {} : { enrollToken }) });
+      const agent = await spawnAgent({ agentArgs: h.agentArgs, dataDir, probes: cfg.probes, logLevel: cfg.agentLog, ...(enrolled ? {} : { enrollToken }) });
       current = { agent, loaders: [] };
       const deadline = Date.now() + cfg.settleMs;
       const settled = await waitForProbes(agent, deadline, (ps) => expected.every((k) => SETTLED.has(ps.find((p) => p.kind === k)?.state ?? "absent")));

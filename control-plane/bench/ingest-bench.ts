@@ -47,6 +47,8 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { TELEMETRY_CONSUMER, TELEMETRY_STREAM } from "@probepilot/shared";
+import { NkeyPair, nkeyAuthenticator } from "@probepilot/shared/nkeys";
+import { INGESTER_PERMISSIONS } from "../src/nats/trust/permissions.ts";
 import { teardownStack } from "./teardown.ts";
 
 /** Absolute wall-clock ms with sub-ms precision, comparable across threads. */
@@ -103,7 +105,18 @@ async function publishAll(js: JetStreamClient, batches: Encoded[], inflight: num
   return { firstPublishAt, lastAckAt, batches: ackedBatches, samples: ackedSamples, failures, eventLoopUtilization: performance.eventLoopUtilization(elu).utilization, cpuSeconds: threadCpuSeconds() - cpu0 };
 }
 
-type WorkerInput = { natsUrl: string; batches: Encoded[]; inflight: number };
+/**
+ * Where and as whom the publisher connects: the tenant's simulator user, so that its
+ * publishes take the agents' path (tenant account → platform stream, TLS).
+ */
+type PublisherNats = { natsUrl: string; caFile?: string; creds: { jwt: string; seed: string } };
+type WorkerInput = PublisherNats & { batches: Encoded[]; inflight: number };
+
+/** A connection as the tenant's simulator user (many agents' subjects over one connection, like agents on other hosts). */
+function connectPublisher(p: PublisherNats): Promise<NatsConnection> {
+  const key = NkeyPair.fromSeed(p.creds.seed);
+  return connect({ servers: p.natsUrl, name: "bench-publisher", authenticator: nkeyAuthenticator(() => ({ jwt: p.creds.jwt, key })), ...(p.caFile ? { tls: { caFile: p.caFile } } : {}) });
+}
 type WorkerMessage = { type: "ready" } | { type: "progress"; progress: PublisherProgress } | { type: "done"; result: PublishResult } | { type: "error"; message: string };
 
 async function publisherThread(): Promise<void> {
@@ -112,8 +125,8 @@ async function publisherThread(): Promise<void> {
   const post = (m: WorkerMessage) => port.postMessage(m);
   let nc: NatsConnection | null = null;
   try {
-    nc = await connect({ servers: input.natsUrl, name: "bench-publisher" });
-    const js = nc.jetstream();
+    nc = await connectPublisher(input);
+    const js = nc.jetstream({ checkAPI: false });
     post({ type: "ready" });
     await new Promise<void>((resolve) => port.once("message", () => resolve()));
     const result = await publishAll(js, input.batches, input.inflight, (progress) => post({ type: "progress", progress }));
@@ -282,14 +295,13 @@ async function main(): Promise<void> {
   // Imported here so that the publisher thread does not load the control plane.
   const postgres = (await import("postgres")).default;
   const { createTRPCClient, httpLink } = await import("@trpc/client");
-  const { parseControlPlaneEnv, retentionOf } = await import("../src/env.ts");
-  const { startControlPlane } = await import("../src/server.ts");
+  const { retentionOf } = await import("../src/env.ts");
   const { createLogger } = await import("../src/logger.ts");
   const { createTelemetryIngester } = await import("../src/ingest/telemetry-ingester.ts");
   const { createIngestMetrics } = await import("../src/ingest/ingest-metrics.ts");
   const { labelsKey } = await import("../src/ingest/series-registry.ts");
-  const { startNatsServer } = await import("../test/support/nats-server.ts");
-  const { createTestDatabase } = await import("../test/support/database.ts");
+  const { startHarness } = await import("../test/support/control-plane-harness.ts");
+  const { simulatorCreds } = await import("../test/support/simulator-creds.ts");
   const { enrollAgents } = await import("../test/support/fake-hello.ts");
   type AppRouter = import("../src/trpc/app-router.ts").AppRouter;
 
@@ -329,25 +341,13 @@ async function main(): Promise<void> {
       (ownIngesters ? `${cfg.ingesters ?? 1} bench-run ingester(s) batchSize=${cfg.batchSize ?? "default"} lingerMs=${cfg.lingerMs ?? "default"} pool=${cfg.ingestPool ?? "control plane's"}${cfg.backlog ? ", backlog mode" : ""}` : "control plane's own ingester (defaults)"));
 
     // --- Setup (not timed) ------------------------------------------------------------------
-    const nats = await startNatsServer();
-    cleanups.push({ name: "stop nats-server", run: () => nats.stop() });
-    const database = await createTestDatabase();
-    cleanups.push({ name: `drop database ${database.name}`, run: () => database.drop() });
-    const dataDir = await mkdtemp(path.join(tmpdir(), "pp-bench-"));
-    cleanups.push({ name: "remove data dir", run: () => rm(dataDir, { recursive: true, force: true }) });
-    const env = parseControlPlaneEnv({
-      DATABASE_URL: database.url,
-      NATS_URL: nats.url,
-      PROBEPILOT_PORT: "0",
-      PROBEPILOT_DATA_DIR: dataDir,
-      PROBEPILOT_LOG_LEVEL: "silent",
-      PROBEPILOT_INGEST: ownIngesters ? "off" : "on",
-    });
+    // The control plane as users run it: nats-server in operator mode with TLS, every
+    // process on its own NATS user (test support's harness, with the defaults of production).
     const log = createLogger(process.env.PP_TEST_LOG ?? "silent");
-    const cp = await startControlPlane(env, { log });
-    cleanups.push({ name: "stop control plane", run: () => cp.stop() });
-    if (!cp.bootstrap) throw new Error("a fresh database must bootstrap an admin token");
-    say(`setup: nats-server ${nats.url}, database ${database.name}, control plane ${cp.url}`);
+    const h = await startHarness({ PROBEPILOT_LOG_LEVEL: "silent", PROBEPILOT_SWEEP_INTERVAL_MS: "2000", PROBEPILOT_INGEST: ownIngesters ? "off" : "on" }, { log });
+    cleanups.push({ name: "stop control plane, nats-server, database", run: () => h.stop() });
+    const { cp, nats, database } = h;
+    say(`setup: nats-server ${nats.url} (operator mode, TLS), database ${database.name}, control plane ${cp.url}`);
 
     if (cfg.maxAckPending !== undefined) {
       // A server-side bound on what the ingesters may hold unacked (ensureJetStream sets 50,000).
@@ -369,11 +369,11 @@ async function main(): Promise<void> {
           sql = own;
         }
         const ingester = createTelemetryIngester({
-          nc: cp.nc,
+          nc: await cp.mesh.connectAs("platform", "bench-ingester", INGESTER_PERMISSIONS),
           sql,
           log: log.child({ component: `bench-ingester-${i}` }),
           metrics: ingestMetrics,
-          maxAgeMs: retentionOf(env).rawMs,
+          maxAgeMs: retentionOf(h.env).rawMs,
           batchSize: cfg.batchSize,
           lingerMs: cfg.lingerMs,
         });
@@ -393,8 +393,9 @@ async function main(): Promise<void> {
     const client = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${cp.url}/trpc`, headers: () => ({ authorization: `Bearer ${cp.bootstrap!.token}` }) })] });
     const { token } = await client.enrollTokens.create.mutate({});
     let t = performance.now();
-    const { tenantId, agents } = await enrollAgents(cp.nc, token, cfg.agents, { prefix: "bench", concurrency: 25 });
-    say(`setup: enrolled ${agents.length} agents through the enroll responder in ${secs(performance.now() - t)} s`);
+    const { tenantId, agents } = await enrollAgents(cp.url, token, cfg.agents, { prefix: "bench", concurrency: 25 });
+    say(`setup: enrolled ${agents.length} agents over the control plane's enroll route in ${secs(performance.now() - t)} s`);
+    const publisherNats: PublisherNats = { natsUrl: nats.url, ...(nats.caFile ? { caFile: nats.caFile } : {}), creds: await simulatorCreds(h) };
 
     t = performance.now();
     const batches = buildBatches(tenantId, agents.map((a) => a.agentId), cfg.samples);
@@ -413,7 +414,7 @@ async function main(): Promise<void> {
       // The thread runs this file again, through tsx's API: on Node 20 a worker does not get
       // the `--import` loader hooks before its entry module is loaded.
       const entry = `import(${JSON.stringify(import.meta.resolve("tsx/esm/api"))}).then((tsx) => tsx.tsImport(${JSON.stringify(import.meta.url)}, ${JSON.stringify(import.meta.url)}))`;
-      const worker = new Worker(entry, { eval: true, workerData: { natsUrl: nats.url, batches, inflight: cfg.inflight } satisfies WorkerInput });
+      const worker = new Worker(entry, { eval: true, workerData: { ...publisherNats, batches, inflight: cfg.inflight } satisfies WorkerInput });
       cleanups.push({ name: "stop publisher thread", run: () => worker.terminate() });
       const done = new Promise<PublishResult>((resolve, reject) => {
         worker.on("message", (m: WorkerMessage) => {
@@ -434,9 +435,9 @@ async function main(): Promise<void> {
         return done;
       };
     } else {
-      const pubNc = await connect({ servers: nats.url, name: "bench-publisher" });
+      const pubNc = await connectPublisher(publisherNats);
       cleanups.push({ name: "close publisher connection", run: () => pubNc.close() });
-      publish = () => publishAll(pubNc.jetstream(), batches, cfg.inflight, (p) => (ackedSamples = p.ackedSamples));
+      publish = () => publishAll(pubNc.jetstream({ checkAPI: false }), batches, cfg.inflight, (p) => (ackedSamples = p.ackedSamples));
     }
 
     // Start from a clean slate: dirty buffers of the setup flushed.

@@ -52,6 +52,7 @@
  *                       p99 misses 50 ms; "all": of every panel; "off": none
  *   BENCH_KEEP_DB       "1": do not drop the database at the end (prints its URL)
  *   BENCH_REUSE_DB      URL of a database kept by an earlier run: skip the load, run the panels on it
+ *   BENCH_REUSE_SECRET_KEY  with BENCH_REUSE_DB: the secret key that run printed (it seals the NATS keys in that database)
  *                       (a control plane and nats-server are started on it as the harness does)
  *   DATABASE_URL        server to create the throwaway database on (default postgres://postgres@127.0.0.1:5432/postgres)
  *   PP_TEST_LOG         control-plane log level (default silent)
@@ -324,7 +325,7 @@ async function startFresh(): Promise<Env & { sql: postgres.Sql }> {
         await h.cp.stop();
         await h.nats.stop();
         await rm(h.dataDir, { recursive: true, force: true });
-        log(`database kept: BENCH_REUSE_DB=${h.database.url}`);
+        log(`database kept: BENCH_REUSE_DB=${h.database.url} BENCH_REUSE_SECRET_KEY=${h.secretKey}`);
       } else await h.stop();
     },
   };
@@ -332,13 +333,24 @@ async function startFresh(): Promise<Env & { sql: postgres.Sql }> {
 
 /** A control plane on a database loaded by an earlier run (BENCH_KEEP_DB=1), started as the harness starts one. */
 async function startReused(url: string): Promise<Env & { sql: postgres.Sql }> {
-  const { startNatsServer } = await import("../test/support/nats-server.ts");
+  const { prepareTrust, startNatsServer } = await import("../test/support/nats-server.ts");
   const { parseControlPlaneEnv } = await import("../src/env.ts");
   const { startControlPlane } = await import("../src/server.ts");
   const { createLogger } = await import("../src/logger.ts");
   const { createApiToken } = await import("../src/services/tokens/create-api-token.ts");
-  const [nats, dataDir] = await Promise.all([startNatsServer(), mkdtemp(path.join(tmpdir(), "pp-cp-"))]);
-  const env = parseControlPlaneEnv({ DATABASE_URL: url, NATS_URL: nats.url, PROBEPILOT_PORT: "0", PROBEPILOT_DATA_DIR: dataDir, PROBEPILOT_SWEEP_INTERVAL_MS: "200" });
+  const secretKey = process.env.BENCH_REUSE_SECRET_KEY;
+  if (!secretKey) throw new Error("BENCH_REUSE_DB needs BENCH_REUSE_SECRET_KEY (printed with the database URL by the BENCH_KEEP_DB=1 run)");
+  const prepared = await prepareTrust(url, secretKey);
+  const [nats, dataDir] = await Promise.all([startNatsServer({ trust: prepared.trust }).finally(() => prepared.close()), mkdtemp(path.join(tmpdir(), "pp-cp-"))]);
+  const env = parseControlPlaneEnv({
+    DATABASE_URL: url,
+    NATS_URL: nats.url,
+    ...(nats.caFile ? { PROBEPILOT_NATS_CA: nats.caFile } : {}),
+    PROBEPILOT_SECRET_KEY: secretKey,
+    PROBEPILOT_PORT: "0",
+    PROBEPILOT_DATA_DIR: dataDir,
+    PROBEPILOT_SWEEP_INTERVAL_MS: "200",
+  });
   const cp = await startControlPlane(env, { log: createLogger(process.env.PP_TEST_LOG ?? "silent") });
   const [tenant] = await cp.db.sql<{ id: string }[]>`select id from tenants order by created_at limit 1`;
   const { token } = await createApiToken(cp.db.db, { tenantId: tenant!.id, actor: "query-bench" }, { name: `query-bench-${Date.now()}`, role: "admin" });

@@ -27,8 +27,7 @@
  * BENCH_TRACE=1 (print every transition of the first two waves and the audit trail).
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath } from "node:url";
@@ -36,11 +35,10 @@ import { createTRPCClient, httpLink } from "@trpc/client";
 import { sql } from "drizzle-orm";
 import { STATUS_CONSUMER, STATUS_STREAM, type RolloutView } from "@probepilot/shared";
 import type { AppRouter } from "../src/trpc/app-router.ts";
-import { parseControlPlaneEnv } from "../src/env.ts";
-import { startControlPlane } from "../src/server.ts";
+import { NkeyPair, formatCreds } from "@probepilot/shared/nkeys";
 import { createLogger } from "../src/logger.ts";
-import { createTestDatabase } from "../test/support/database.ts";
-import { startNatsServer } from "../test/support/nats-server.ts";
+import { startHarness } from "../test/support/control-plane-harness.ts";
+import { simulatorCreds } from "../test/support/simulator-creds.ts";
 import { teardownStack } from "./teardown.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -104,18 +102,21 @@ async function main(): Promise<void> {
   const { cleanups, cleanup } = teardownStack();
   process.once("SIGINT", () => void cleanup().then(() => process.exit(130)));
   try {
-    const [nats, database] = await Promise.all([startNatsServer(), createTestDatabase()]);
-    cleanups.push({ name: "nats-server", run: () => nats.stop() }, { name: "database", run: () => database.drop() });
-    const dataDir = await mkdtemp(path.join(tmpdir(), "pp-bench-rollout-"));
-    cleanups.push({ name: "data dir", run: () => rm(dataDir, { recursive: true, force: true }) });
-    const cp = await startControlPlane(
-      parseControlPlaneEnv({ DATABASE_URL: database.url, NATS_URL: nats.url, PROBEPILOT_PORT: "0", PROBEPILOT_DATA_DIR: dataDir, PROBEPILOT_INGEST: "off", PROBEPILOT_OFFLINE_AFTER_HEARTBEATS: "10" }),
+    // The control plane as users run it: nats-server in operator mode with TLS, agents enrolling over HTTP.
+    const h = await startHarness(
+      { PROBEPILOT_INGEST: "off", PROBEPILOT_OFFLINE_AFTER_HEARTBEATS: "10", PROBEPILOT_SWEEP_INTERVAL_MS: "2000" },
       { log: createLogger(process.env.PP_TEST_LOG ?? "silent") },
     );
-    cleanups.push({ name: "control plane", run: () => cp.stop() });
-    const token = cp.bootstrap!.token;
-    const api = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${cp.url}/trpc`, headers: () => ({ authorization: `Bearer ${token}` }) })] });
-    const enroll = await api.enrollTokens.create.mutate({ description: "bench:rollout fleet" });
+    cleanups.push({ name: "control plane, nats-server, database", run: () => h.stop() });
+    const { cp, nats, dataDir } = h;
+    const caArg = nats.caFile ?? "-";
+    const api = createTRPCClient<AppRouter>({ links: [httpLink({ url: `${cp.url}/trpc`, headers: () => ({ authorization: `Bearer ${h.adminToken}` }) })] });
+    const tenantId = (await api.system.whoami.query()).tenantId;
+    const enroll = await api.enrollTokens.create.mutate({ description: "bench:rollout fleet", maxUses: AGENTS });
+    // The fleet's NATS user: the tenant's simulator credentials (a test tool; docs/simulator.md).
+    const simCredsFile = path.join(dataDir, "simulator.creds");
+    const sim = await simulatorCreds(h);
+    await writeFile(simCredsFile, formatCreds(sim.jwt, sim.seed), { mode: 0o600 });
 
     // The fleet: its own process, as agents run on other hosts.
     say(`starting ${AGENTS} simulated agents over ${CONNECTIONS} NATS connections…`);
@@ -128,6 +129,9 @@ async function main(): Promise<void> {
       "--connections", String(CONNECTIONS),
       "--labels", "env=prod:90%|staging:10%,region=eu|us|ap",
       "--nats", nats.url,
+      ...(nats.caFile ? ["--ca", nats.caFile] : []),
+      "--creds", simCredsFile,
+      "--control-plane", cp.url,
       "--enroll-token", enroll.token,
       "--data-dir", fleetDir,
       "--heartbeat-sec", "30",
@@ -147,10 +151,22 @@ async function main(): Promise<void> {
     }, 1000);
     await sleep(2000); // let the first statuses drain
 
-    // 1. Raw baseline: one put fanned out to as many plain watchers.
+    // 1. Raw baseline: one put fanned out to as many plain watchers, on the same footing as the
+    // agents' policy watches: a bucket in the tenant's account, watched over TLS by a user allowed only that.
     const bucket = "pp_bench_fanout";
-    const kv = await cp.nc.jetstream().views.kv(bucket, { history: 1 });
-    const watchers = child(process.execPath, ["--import", "tsx", path.join(here, "kv-fanout-watchers.ts"), nats.url, bucket, "probe", String(AGENTS), String(CONNECTIONS)]);
+    const kv = await (await cp.mesh.tenant(tenantId)).jetstream().views.kv(bucket, { history: 1 });
+    const watcherKey = NkeyPair.create("user");
+    const stream = `KV_${bucket}`;
+    const watcherUser = await cp.trust.issueUser({
+      account: { tenantId },
+      name: "bench-fanout-watchers",
+      publicKey: watcherKey.getPublicKey(),
+      permissions: { pub: { allow: [`$JS.API.CONSUMER.CREATE.${stream}`, `$JS.API.CONSUMER.CREATE.${stream}.>`, `$JS.FC.${stream}.>`] }, sub: { allow: ["_INBOX.>"] } },
+      ttlSec: 3600,
+    });
+    const watcherCreds = path.join(dataDir, "fanout-watchers.creds");
+    await writeFile(watcherCreds, formatCreds(watcherUser.jwt, watcherKey.seedText()), { mode: 0o600 });
+    const watchers = child(process.execPath, ["--import", "tsx", path.join(here, "kv-fanout-watchers.ts"), nats.url, caArg, watcherCreds, bucket, "probe", String(AGENTS), String(CONNECTIONS)]);
     cleanups.push({ name: "fan-out watchers", run: () => watchers.stop() });
     await watchers.line((l) => l === "ready", 900_000);
     await sleep(1000);

@@ -4,7 +4,7 @@ import path from "node:path";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import type { NatsConnection } from "nats";
 import type { AppRouter } from "../../src/trpc/app-router.ts";
-import { parseControlPlaneEnv } from "../../src/env.ts";
+import { parseControlPlaneEnv, type ControlPlaneEnv } from "../../src/env.ts";
 import { startControlPlane, type ControlPlane } from "../../src/server.ts";
 import { createLogger, type Logger } from "../../src/logger.ts";
 import { PLATFORM_ADMIN_PERMISSIONS } from "../../src/nats/trust/permissions.ts";
@@ -14,6 +14,8 @@ import { prepareTrust, startNatsServer, type TestNatsServer } from "./nats-serve
 
 export type Harness = {
   cp: ControlPlane;
+  /** The control plane's parsed configuration. */
+  env: ControlPlaneEnv;
   nats: TestNatsServer;
   database: TestDatabase;
   dataDir: string;
@@ -59,6 +61,7 @@ export async function startHarness(envOverrides: Record<string, string> = {}, op
   const adminToken = cp.bootstrap.token;
   return {
     cp,
+    env,
     nats,
     database,
     dataDir,
