@@ -59,7 +59,7 @@ function runningView(): RolloutView {
     totals: counts({ verified: 5, applied: 28, failed: 2 }),
     matching: 412,
     offline: 3,
-    membership: { initial: 40, joined: 0, relabeled_in: 1, relabeled_out: 0 },
+    membership: { initial: 40, joined: 0, relabeled_in: 1, relabeled_out: 0, revoked: 0 },
     health: { members: 35, healthyPercent: 94.96, failedPercent: 5.7, meanProbeCpuPercent: 0.42 },
     recentFailures: [{ agentId: "agt_bad1", hostname: "web-12", error: "load failed: permission denied\nverifier log: …", at: at(30) }],
     createdBy: "alice",
@@ -88,7 +88,7 @@ function rolledBackView(): RolloutView {
     totals: counts({ rolled_back: 21, failed: 9 }),
     matching: 300,
     offline: 0,
-    membership: { initial: 30, joined: 0, relabeled_in: 0, relabeled_out: 0 },
+    membership: { initial: 30, joined: 0, relabeled_in: 0, relabeled_out: 0, revoked: 0 },
     health: { members: 30, healthyPercent: 70, failedPercent: 30, meanProbeCpuPercent: null },
     recentFailures: [
       { agentId: "agt_f1", hostname: "db-1", error: "simulated failure: program rejected by the verifier", at: at(240) },

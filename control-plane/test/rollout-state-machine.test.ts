@@ -52,6 +52,7 @@ function reports(m: RolloutMachine, rows: Map<string, AgentRow>, opts: { fails?:
       id: row.agentId,
       online: !opts.offline?.has(row.agentId),
       matches: true,
+      revoked: false,
       firstSeenAt: T0 - 1000,
       probe:
         inStage && !opts.absent && !opts.offline?.has(row.agentId)
@@ -195,13 +196,28 @@ describe("evaluateRollout", () => {
     let { m, rows } = machine(fleet(30), { waves: [{ percent: 100 }] });
     const newcomer = "agt_zzzzzzzzzzzzzzzzzzzzzzzzzz";
     const obs = reports(m, rows);
-    obs.set(newcomer, { id: newcomer, online: true, matches: true, firstSeenAt: T0 + 5000, probe: { state: "running" } });
+    obs.set(newcomer, { id: newcomer, online: true, matches: true, revoked: false, firstSeenAt: T0 + 5000, probe: { state: "running" } });
     const leaving = [...rows.keys()][0]!;
     obs.set(leaving, { ...obs.get(leaving)!, matches: false, probe: null });
     const r = step(m, rows, obs, T0 + 6000);
     m = r.m;
     expect(rows.get(newcomer)).toMatchObject({ membership: "joined", state: "applied", wave: 0 });
     expect(rows.get(leaving)).toMatchObject({ membership: "relabeled_out" });
+  });
+
+  it("counts a revoked agent as gone: marked revoked, not waited for by the gate, never joining", () => {
+    let { m, rows } = machine(fleet(20), { waves: [{ percent: 100 }], bakeSeconds: 0 });
+    const [gone, ...rest] = [...rows.keys()];
+    const obs = reports(m, rows, { absent: true });
+    // Every agent but the revoked one reports the probe running; the revoked one never will.
+    for (const id of rest) obs.set(id, { ...obs.get(id)!, probe: { state: "running" } });
+    obs.set(gone!, { ...obs.get(gone!)!, online: false, revoked: true, probe: null });
+    const revokedNewcomer = "agt_zzzzzzzzzzzzzzzzzzzzzzzzzy";
+    obs.set(revokedNewcomer, { id: revokedNewcomer, online: false, matches: true, revoked: true, firstSeenAt: T0 + 50, probe: null });
+    m = step(m, rows, obs, T0 + 100).m;
+    expect(rows.get(gone!)).toMatchObject({ membership: "revoked" });
+    expect(rows.has(revokedNewcomer)).toBe(false);
+    expect(m.state).toBe("completed");
   });
 
   it("a rollback is not held up by an agent whose labels stopped matching (it dropped the probe itself)", () => {

@@ -129,9 +129,10 @@ export type RolloutAgentState = z.infer<typeof RolloutAgentStateSchema>;
  * How an agent came to be (or stopped being) in a rollout: in the matching set at
  * the start, `joined` (enrolled afterwards), `relabeled_in` (its labels changed so
  * that the selector matches), `relabeled_out` (its labels no longer match: it
- * dropped the probe itself, and stays listed so nobody is silently lost).
+ * dropped the probe itself, and stays listed so nobody is silently lost), `revoked`
+ * (the agent was revoked: gone for good, no longer waited for or counted).
  */
-export const ROLLOUT_MEMBERSHIPS = ["initial", "joined", "relabeled_in", "relabeled_out"] as const;
+export const ROLLOUT_MEMBERSHIPS = ["initial", "joined", "relabeled_in", "relabeled_out", "revoked"] as const;
 export const RolloutMembershipSchema = z.enum(ROLLOUT_MEMBERSHIPS);
 export type RolloutMembership = z.infer<typeof RolloutMembershipSchema>;
 

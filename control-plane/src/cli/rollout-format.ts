@@ -363,6 +363,7 @@ function membershipText(m: RolloutView["membership"]): string {
   if (m.joined) parts.push(`joined ${m.joined}`);
   if (m.relabeled_in) parts.push(`relabeled in ${m.relabeled_in}`);
   if (m.relabeled_out) parts.push(`relabeled out ${m.relabeled_out} (dropped the probe)`);
+  if (m.revoked) parts.push(`revoked ${m.revoked} (gone)`);
   return parts.join(" · ");
 }
 

@@ -37,7 +37,7 @@ function view(over: Partial<RolloutView> = {}): RolloutView {
     totals: emptyAgentCounts(),
     matching: 20,
     offline: 0,
-    membership: { initial: 20, joined: 0, relabeled_in: 0, relabeled_out: 0 },
+    membership: { initial: 20, joined: 0, relabeled_in: 0, relabeled_out: 0, revoked: 0 },
     health: { members: 0, healthyPercent: 0, failedPercent: 0, meanProbeCpuPercent: null },
     recentFailures: [],
     createdBy: "admin",

@@ -5,10 +5,13 @@ import { selectorToSql } from "../../db/selector-sql.ts";
 
 export type MatchingAgent = Stratum & { id: string };
 
-/** Agents of a tenant the selector matches now, online or not (an offline agent gets its stage when it reconnects). */
+/**
+ * Agents of a tenant the selector matches now, online or not (an offline agent gets its
+ * stage when it reconnects); revoked agents are gone and never part of a rollout.
+ */
 export async function matchingAgents(db: DbOrTx, tenantId: string, selector: string): Promise<MatchingAgent[]> {
   const where = selectorToSql(parseSelector(selector), sql`labels`);
-  const rows = await db.execute<MatchingAgent>(sql`select id, kernel, arch, os from agents where tenant_id = ${tenantId} and ${where} order by id`);
+  const rows = await db.execute<MatchingAgent>(sql`select id, kernel, arch, os from agents where tenant_id = ${tenantId} and revoked_at is null and ${where} order by id`);
   return [...rows];
 }
 

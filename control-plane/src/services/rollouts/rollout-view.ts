@@ -38,7 +38,7 @@ export async function toRolloutView(db: DbOrTx, row: RolloutRow): Promise<Rollou
   for (const g of groups) {
     const wave = waves[g.wave];
     membership[g.membership] += g.n;
-    if (g.membership === "relabeled_out") continue;
+    if (g.membership === "relabeled_out" || g.membership === "revoked") continue;
     matching += g.n;
     totals[g.state] += g.n;
     if (wave) {

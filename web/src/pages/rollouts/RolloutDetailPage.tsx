@@ -268,7 +268,7 @@ function Summary(props: { view: RolloutView; now: number }) {
   const inRollout = () => countsTotal(v().totals);
   const membership = () => {
     const m = v().membership;
-    return [m.joined ? `${m.joined} joined` : "", m.relabeled_in ? `${m.relabeled_in} relabeled in` : "", m.relabeled_out ? `${m.relabeled_out} relabeled out (dropped the probe)` : ""].filter(Boolean).join(" · ");
+    return [m.joined ? `${m.joined} joined` : "", m.relabeled_in ? `${m.relabeled_in} relabeled in` : "", m.relabeled_out ? `${m.relabeled_out} relabeled out (dropped the probe)` : "", m.revoked ? `${m.revoked} revoked (gone)` : ""].filter(Boolean).join(" · ");
   };
   return (
     <Panel class="rollout-summary">

@@ -42,6 +42,8 @@ export type AgentObservation = {
   online: boolean;
   /** The rollout's selector matches the agent's current labels. */
   matches: boolean;
+  /** The agent was revoked (`agents.revoke`): it is gone for good, whatever its labels. */
+  revoked: boolean;
   /** When the agent first enrolled (unix ms): after the rollout's creation means it joined mid-rollout. */
   firstSeenAt: number;
   /** The agent's status of the probe this rollout's policy asks for, if it runs it. */
@@ -102,11 +104,12 @@ export function evaluateRows(r: RolloutMachine, observations: Iterable<AgentObse
   const changes: RowChange[] = [];
   for (const obs of observations) {
     const prev = rows.get(obs.id);
-    if (!prev && !obs.matches) continue;
+    if (!prev && (!obs.matches || obs.revoked)) continue;
     const wave = prev?.wave ?? waveOf(obs.id, r.id, r.cuts, r.canaryIds);
     if (wave < 0) continue; // beyond the last wave's cut (count waves): never part of this rollout
     let membership: RolloutMembership;
     if (!prev) membership = obs.firstSeenAt > r.createdAt ? "joined" : "relabeled_in";
+    else if (obs.revoked) membership = "revoked";
     else if (!obs.matches) membership = "relabeled_out";
     else membership = prev.membership === "relabeled_out" ? "relabeled_in" : prev.membership;
     const inStage = wave <= r.currentWave;
@@ -143,7 +146,8 @@ export function stageHealth(r: RolloutMachine, rows: Iterable<AgentRow>, online:
   // wave of 5,000 are 5 % of 10,000 and would slip under a 5 % guard.
   const wave = { rows: 0, members: 0, healthy: 0, failed: 0 };
   for (const row of rows) {
-    if (row.wave > r.currentWave || row.membership === "relabeled_out") continue;
+    // Relabeled-out agents dropped the probe; revoked ones are gone: neither is waited for nor counted.
+    if (row.wave > r.currentWave || row.membership === "relabeled_out" || row.membership === "revoked") continue;
     // Skipped (unsupported) and rolled-back agents are not waited for: a wave of only those has nothing to gate.
     if (row.state === "skipped" || row.state === "rolled_back") continue;
     stageRows++;

@@ -54,8 +54,8 @@ export function machineColumns(m: RolloutMachine) {
  */
 export async function loadObservations(db: Db, row: RolloutRow, reportedSince?: Date): Promise<Map<string, AgentObservation>> {
   const matches = selectorToSql(parseSelector(row.selector), sql`a.labels`);
-  const result = await db.execute<{ id: string; online: boolean; matches: boolean; first_seen: number; probe: ProbeStatus | null }>(sql`
-    select a.id, a.status = 'online' as online, (${matches}) as matches,
+  const result = await db.execute<{ id: string; online: boolean; matches: boolean; revoked: boolean; first_seen: number; probe: ProbeStatus | null }>(sql`
+    select a.id, a.status = 'online' as online, (${matches}) as matches, a.revoked_at is not null as revoked,
       (extract(epoch from a.first_seen_at) * 1000)::float8 as first_seen,
       (select p from jsonb_array_elements(a.probes) p where p ->> 'policyId' = ${row.policyId} limit 1) as probe
     from agents a
@@ -64,7 +64,7 @@ export async function loadObservations(db: Db, row: RolloutRow, reportedSince?: 
       and ((${matches}) or exists (select 1 from rollout_agents ra where ra.rollout_id = ${row.id} and ra.agent_id = a.id))`);
   const out = new Map<string, AgentObservation>();
   for (const r of result) {
-    out.set(r.id, { id: r.id, online: r.online, matches: r.matches, firstSeenAt: Number(r.first_seen), probe: r.probe ? { state: r.probe.state, error: r.probe.error, reason: r.probe.reason, cost: r.probe.cost } : null });
+    out.set(r.id, { id: r.id, online: r.online, matches: r.matches, revoked: r.revoked, firstSeenAt: Number(r.first_seen), probe: r.probe ? { state: r.probe.state, error: r.probe.error, reason: r.probe.reason, cost: r.probe.cost } : null });
   }
   return out;
 }
