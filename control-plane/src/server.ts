@@ -1,7 +1,7 @@
 import { serve, type ServerType } from "@hono/node-server";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
-import { retentionOf, type ControlPlaneEnv } from "./env.ts";
+import { apiGuardOptionsFromEnv, retentionOf, type ControlPlaneEnv } from "./env.ts";
 import { startPartitionManager } from "./workers/partition-manager.ts";
 import { startRollupWorker } from "./workers/rollup-worker.ts";
 import { createTelemetryIngester } from "./ingest/telemetry-ingester.ts";
@@ -92,6 +92,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     tap: new TelemetryTap(nc),
     rolloutSignals,
     health: dependencyHealth(db.db, nc),
+    guard: apiGuardOptionsFromEnv(env),
   });
   const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST);
   const port = (server.address() as AddressInfo).port;

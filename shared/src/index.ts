@@ -9,6 +9,7 @@ export * from "./policy.ts";
 export * from "./agent-messages.ts";
 export * from "./roles.ts";
 export * from "./describe-zod-error.ts";
+export * from "./clip.ts";
 export * from "./telemetry-validate.ts";
 export * from "./histogram.ts";
 export * from "./rollout.ts";

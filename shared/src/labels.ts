@@ -6,6 +6,7 @@
  * `IsValidLabelValue` for values) so that labels copied from a cluster are valid here.
  */
 import { z } from "zod";
+import { quoteForMessage } from "./clip.ts";
 
 /** Longest allowed label name (the part after the optional `prefix/`) and label value. */
 export const LABEL_NAME_MAX_LENGTH = 63;
@@ -69,7 +70,7 @@ export function labelValueProblem(value: string): string | null {
  */
 export function validateLabelKey(key: string): string | null {
   const problem = labelKeyProblem(key);
-  return problem === null ? null : `label key ${JSON.stringify(key)}: ${problem}`;
+  return problem === null ? null : `label key ${quoteForMessage(key)}: ${problem}`;
 }
 
 /**
@@ -78,7 +79,7 @@ export function validateLabelKey(key: string): string | null {
  */
 export function validateLabelValue(value: string): string | null {
   const problem = labelValueProblem(value);
-  return problem === null ? null : `label value ${JSON.stringify(value)}: ${problem}`;
+  return problem === null ? null : `label value ${quoteForMessage(value)}: ${problem}`;
 }
 
 /** A label key such as `env` or `probepilot.io/zone`. */
@@ -123,12 +124,12 @@ export type Labels = z.infer<typeof LabelsSchema>;
 export function parseLabelAssignment(input: string): { key: string; value: string } {
   const eq = input.indexOf("=");
   if (eq === -1) {
-    throw new LabelError(`label assignment ${JSON.stringify(input)}: expected key=value, e.g. env=prod`);
+    throw new LabelError(`label assignment ${quoteForMessage(input)}: expected key=value, e.g. env=prod`);
   }
   const key = input.slice(0, eq);
   const value = input.slice(eq + 1);
   const problem = validateLabelKey(key) ?? validateLabelValue(value);
-  if (problem !== null) throw new LabelError(`label assignment ${JSON.stringify(input)}: ${problem}`);
+  if (problem !== null) throw new LabelError(`label assignment ${quoteForMessage(input)}: ${problem}`);
   return { key, value };
 }
 

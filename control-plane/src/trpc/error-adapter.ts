@@ -1,7 +1,7 @@
 import { TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
-import { LabelError, SelectorSyntaxError, describeZodError, type ErrorCode } from "@probepilot/shared";
-import { ZodError } from "zod";
+import { LabelError, SelectorSyntaxError, clipForMessage, describeZodError, type ErrorCode } from "@probepilot/shared";
+import { ZodError, type z } from "zod";
 import { ServiceError } from "../services/errors.ts";
 
 const TRPC_CODES: Record<ErrorCode, TRPC_ERROR_CODE_KEY> = {
@@ -58,13 +58,42 @@ function internalError(cause: unknown): TRPCError {
 export const errorFormatter = ({ shape, error }: { shape: any; error: TRPCError }) => {
   const data = { ...shape.data, stack: undefined };
   if (error.code === "BAD_REQUEST" && error.cause instanceof ZodError) {
-    return { ...shape, message: `invalid input: ${describeZodError(error.cause)}`, data: { ...data, issues: error.cause.issues } };
+    return { ...shape, message: `invalid input: ${describeZodError(error.cause)}`, data: { ...data, issues: boundedIssues(error.cause.issues) } };
   }
   if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof ServiceError)) {
     return { ...shape, message: INTERNAL_ERROR_MESSAGE, data };
   }
-  return { ...shape, data };
+  // A backstop: messages quote what the caller sent (ids, names, selectors) and must not send a megabyte back.
+  return { ...shape, message: clipForMessage(String(shape.message ?? ""), MAX_MESSAGE_CHARS), data };
 };
+
+/** The longest error message sent back; the messages we write are far shorter, so only echoed input is ever cut. */
+export const MAX_MESSAGE_CHARS = 1000;
+const MAX_ISSUES = 20;
+const MAX_ISSUE_STRING_CHARS = 200;
+const MAX_ISSUE_LIST_ITEMS = 10;
+
+/**
+ * zod's issues for `error.data.issues`, bounded: at most {@link MAX_ISSUES}, every
+ * string (path segments are record keys, `keys` lists unknown keys: the caller's
+ * input) cut short, lists cut to a few items, and never the input itself.
+ */
+export function boundedIssues(issues: readonly z.core.$ZodIssue[]): unknown[] {
+  const bound = (value: unknown, depth: number): unknown => {
+    if (typeof value === "string") return clipForMessage(value, MAX_ISSUE_STRING_CHARS);
+    if (Array.isArray(value)) return value.slice(0, MAX_ISSUE_LIST_ITEMS).map((v) => bound(v, depth + 1));
+    if (value && typeof value === "object" && depth < 3) {
+      return Object.fromEntries(Object.entries(value).filter(([k]) => k !== "input").map(([k, v]) => [k, bound(v, depth + 1)]));
+    }
+    return typeof value === "object" ? undefined : value;
+  };
+  return issues.slice(0, MAX_ISSUES).map((issue) => {
+    const { input: _input, path, ...rest } = issue as z.core.$ZodIssue & { input?: unknown };
+    // The path keeps its length (a UI maps it to a field) with each segment cut.
+    const boundedPath = path.map((p) => (typeof p === "string" ? clipForMessage(p, MAX_ISSUE_STRING_CHARS) : typeof p === "number" ? p : String(p)));
+    return { ...(bound(rest, 0) as object), path: boundedPath };
+  });
+}
 
 /**
  * A subscription's stream with its errors mapped. An error thrown while the stream

@@ -15,6 +15,7 @@
  */
 import { z } from "zod";
 import { LabelError, labelKeyProblem, labelValueProblem } from "../labels.ts";
+import { quoteForMessage } from "../clip.ts";
 import type { Requirement, Selector } from "./ast.ts";
 
 /** What {@link SelectorSyntaxError.found} holds when the input ended too early. */
@@ -45,8 +46,8 @@ export class SelectorSyntaxError extends Error {
   readonly found: string;
 
   constructor(input: string, position: number, expected: string, found: string, options?: ErrorOptions) {
-    const shown = found === END_OF_INPUT ? END_OF_INPUT : JSON.stringify(found);
-    super(`selector ${JSON.stringify(input)}: at position ${position}: expected ${expected}, found ${shown}`, options);
+    const shown = found === END_OF_INPUT ? END_OF_INPUT : quoteForMessage(found);
+    super(`selector ${quoteForMessage(input)}: at position ${position}: expected ${expected}, found ${shown}`, options);
     this.input = input;
     this.position = position;
     this.expected = expected;
@@ -124,7 +125,7 @@ class Parser {
       const sep = this.next();
       if (sep.kind === "end") return { requirements };
       // Naming the requirement just parsed helps with "!k=v" and a missing comma ("a=b c=d").
-      if (sep.kind !== ",") this.fail(sep, `"," or end of input after ${JSON.stringify(source)}`);
+      if (sep.kind !== ",") this.fail(sep, `"," or end of input after ${quoteForMessage(source)}`);
     }
   }
 
@@ -144,7 +145,7 @@ class Parser {
       case "=":
       case "==":
       case "!=": {
-        const value = this.expectValue(this.next(), `a value after ${JSON.stringify(op.text)}`);
+        const value = this.expectValue(this.next(), `a value after ${quoteForMessage(op.text)}`);
         return op.kind === "!=" ? { op: "neq", key, value } : { op: "eq", key, value };
       }
       case "ident":
@@ -153,13 +154,13 @@ class Parser {
         }
         break;
     }
-    return this.fail(op, `${OPERATORS_HINT} after ${JSON.stringify(key)}`);
+    return this.fail(op, `${OPERATORS_HINT} after ${quoteForMessage(key)}`);
   }
 
   /** `"(" element ("," element)* ")"`; returns the values de-duplicated, in first-seen order. */
   private parseSet(op: Token): string[] {
     const open = this.next();
-    if (open.kind !== "(") this.fail(open, `"(" after ${JSON.stringify(op.text)}`);
+    if (open.kind !== "(") this.fail(open, `"(" after ${quoteForMessage(op.text)}`);
     const unclosed = `to close the "(" at position ${open.pos}`;
     // Kubernetes reads "()" as the set {""}; an empty list is far more likely a mistake, so we reject it.
     // (An empty value can still be written as an empty element: "k in (,)", "k in (a,)".)
@@ -250,19 +251,19 @@ export function tryParseSelector(input: string): TryParseSelectorResult {
 
 function checkKey(key: string): void {
   const problem = labelKeyProblem(key);
-  if (problem !== null) throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: ${problem}`);
+  if (problem !== null) throw new LabelError(`selector requirement on label key ${quoteForMessage(key)}: ${problem}`);
 }
 
 function checkValue(key: string, value: string): void {
   const problem = labelValueProblem(value);
   if (problem !== null) {
-    throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: label value ${JSON.stringify(value)}: ${problem}`);
+    throw new LabelError(`selector requirement on label key ${quoteForMessage(key)}: label value ${quoteForMessage(value)}: ${problem}`);
   }
 }
 
 function formatSet(key: string, op: "in" | "notin", values: readonly string[]): string {
   if (values.length === 0) {
-    throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: "${op}" needs at least one value`);
+    throw new LabelError(`selector requirement on label key ${quoteForMessage(key)}: "${op}" needs at least one value`);
   }
   for (const v of values) checkValue(key, v);
   const sorted = [...new Set(values)].sort();
