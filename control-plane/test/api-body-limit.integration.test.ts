@@ -21,7 +21,7 @@ afterAll(async () => {
   await h?.stop();
 });
 
-const post = (path: string, body: BodyInit, headers: Record<string, string> = {}, init: RequestInit = {}) =>
+const post = (path: string, body: string | ReadableStream<Uint8Array>, headers: Record<string, string> = {}, init: RequestInit = {}) =>
   fetch(`${h.cp.url}/trpc/${path}`, { method: "POST", body, headers: { "content-type": "application/json", authorization: `Bearer ${h.adminToken}`, ...headers }, ...init });
 
 /** Send raw bytes over TCP and resolve with the first response head (status line and headers) the server writes. */
@@ -57,7 +57,7 @@ describe("the request body limit", () => {
     const before = metricValue(await scrape(h.cp.url), "probepilot_http_refused_total", { reason: "body_too_large" });
     const res = await post("agents.setLabels", "x".repeat(LIMIT + 1));
     expect(res.status).toBe(413);
-    const body = await res.json();
+    const body = (await res.json()) as any;
     expect(body.error.data).toMatchObject({ code: "PAYLOAD_TOO_LARGE", httpStatus: 413 });
     expect(body.error.message).toBe(`request body too large: at most ${LIMIT} bytes (PROBEPILOT_MAX_BODY_BYTES), got ${LIMIT + 1}`);
     expect(metricValue(await scrape(h.cp.url), "probepilot_http_refused_total", { reason: "body_too_large" })).toBe(before + 1);
@@ -86,7 +86,7 @@ describe("the request body limit", () => {
     });
     const res = await post("agents.setLabels", stream, {}, { duplex: "half" } as RequestInit);
     expect(res.status).toBe(413);
-    expect((await res.json()).error.message).toBe(`request body too large: at most ${LIMIT} bytes (PROBEPILOT_MAX_BODY_BYTES)`);
+    expect(((await res.json()) as any).error.message).toBe(`request body too large: at most ${LIMIT} bytes (PROBEPILOT_MAX_BODY_BYTES)`);
   });
 
   it("lets a body under the limit through to validation (a 404 for an unknown agent, not a 413)", async () => {

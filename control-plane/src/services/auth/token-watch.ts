@@ -113,7 +113,11 @@ export class TokenWatch {
   }
 }
 
-const tokenLabel = (p: Principal) => `API token ${p.actor.replace(/^token:/, "")}`;
+/** `API token "ci" (tok_…)`, as `authenticate` names a token. */
+function tokenLabel(p: Principal): string {
+  const name = p.actor.match(/^token:(.*)\([^()]*\)$/)?.[1];
+  return name === undefined ? `API token ${p.tokenId}` : `API token "${name}" (${p.tokenId})`;
+}
 
 function revoked(at: Date): Omit<TokenEnd, "message"> & { message: string } {
   return { reason: "revoked", at, message: `was revoked at ${at.toISOString()}: this live stream has ended; sign in with a valid token` };
