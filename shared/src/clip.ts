@@ -4,8 +4,12 @@
  * say how long the whole was.
  */
 
-/** Characters of caller input an error message quotes at most. */
-export const ECHO_MAX_CHARS = 100;
+/**
+ * Characters of caller input an error message quotes at most: more than the
+ * longest valid label key (253 + 1 + 63 = 317), so any input of a sensible size is
+ * quoted whole and only absurd input is cut.
+ */
+export const ECHO_MAX_CHARS = 320;
 
 function head(text: string, max: number): string {
   let cut = text.slice(0, max);

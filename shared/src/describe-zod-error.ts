@@ -1,10 +1,10 @@
 import type { z } from "zod";
-import { clipForMessage } from "./clip.ts";
+import { ECHO_MAX_CHARS, clipForMessage } from "./clip.ts";
 
-/** Issues named at most; a path segment or message is cut to a few dozen characters (record keys and unknown keys are the caller's input). */
+/** Issues named at most; a path segment (a record key is the caller's input) or a message is cut short. */
 const MAX_ISSUES = 5;
-const MAX_SEGMENT_CHARS = 64;
-const MAX_MESSAGE_CHARS = 300;
+const MAX_SEGMENT_CHARS = ECHO_MAX_CHARS;
+const MAX_MESSAGE_CHARS = 1000;
 
 /** One line naming each invalid field and what was expected: `hello.arch: expected string, received number`. */
 export function describeZodError(error: z.ZodError): string {

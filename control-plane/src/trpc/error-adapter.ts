@@ -68,9 +68,9 @@ export const errorFormatter = ({ shape, error }: { shape: any; error: TRPCError 
 };
 
 /** The longest error message sent back; the messages we write are far shorter, so only echoed input is ever cut. */
-export const MAX_MESSAGE_CHARS = 1000;
+export const MAX_MESSAGE_CHARS = 2000;
 const MAX_ISSUES = 20;
-const MAX_ISSUE_STRING_CHARS = 200;
+const MAX_ISSUE_STRING_CHARS = 1000;
 const MAX_ISSUE_LIST_ITEMS = 10;
 
 /**
@@ -90,7 +90,7 @@ export function boundedIssues(issues: readonly z.core.$ZodIssue[]): unknown[] {
   return issues.slice(0, MAX_ISSUES).map((issue) => {
     const { input: _input, path, ...rest } = issue as z.core.$ZodIssue & { input?: unknown };
     // The path keeps its length (a UI maps it to a field) with each segment cut.
-    const boundedPath = path.map((p) => (typeof p === "string" ? clipForMessage(p, MAX_ISSUE_STRING_CHARS) : typeof p === "number" ? p : String(p)));
+    const boundedPath = path.map((p) => (typeof p === "string" ? clipForMessage(p) : typeof p === "number" ? p : String(p)));
     return { ...(bound(rest, 0) as object), path: boundedPath };
   });
 }
