@@ -45,6 +45,11 @@ describe("RateLimiter", () => {
     expect(limiter.take("t")).toMatchObject({ ok: true, remaining: 1 });
     limiter.forget("t");
     expect(limiter.has("t")).toBe(false);
+    // With the limit off, admitted keys are still known (a verified token must not fall back to its address's bucket).
+    const off = new RateLimiter({ perSecond: 0, burst: 3 });
+    off.admit("t");
+    expect(off.has("t")).toBe(true);
+    for (let i = 0; i < 10; i++) expect(off.take("t").ok).toBe(true);
   });
 });
 

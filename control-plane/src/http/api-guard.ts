@@ -173,7 +173,7 @@ export class ApiGuard {
         return res;
       }
       await next();
-      setHeaders(c, (h) => rateLimitHeaders(h, take));
+      if ((scope === "token" ? this.tokens : this.addresses).enabled) setHeaders(c, (h) => rateLimitHeaders(h, take));
     };
   }
 

@@ -38,7 +38,8 @@ export class RateLimiter {
 
   /** Start tracking `key` with a full bucket less `cost` (the request that proved it may have one); `label` names it in logs. */
   admit(key: string, cost = 1, label?: string): void {
-    if (!this.enabled || this.buckets.has(key)) return;
+    // Kept even with the limit off: `has` still tells the keys apart (verified tokens from the rest).
+    if (this.buckets.has(key)) return;
     this.buckets.set(key, { tokens: Math.max(0, this.policy.burst - cost), at: this.now(), label });
     this.evictIfFull();
   }
