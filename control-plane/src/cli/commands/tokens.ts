@@ -14,7 +14,7 @@ export async function tokensCreate(ctx: CommandContext): Promise<void> {
   const expiresInSec = expires ? parseDurationSec(expires, expiresFlag) : undefined;
   const t = await ctx.api.tokens.create.mutate({ role: role.data, name: ctx.flags.name ?? "api", expiresInSec });
   if (ctx.json) return ctx.print(t);
-  const expiry = t.expiresAt ? `, expires ${new Date(t.expiresAt).toISOString()}` : ", never expires";
+  const expiry = t.expiresAt ? `, expires ${new Date(t.expiresAt).toISOString()}` : "";
   ctx.out(`created ${t.role} token ${t.id} (${t.name}${expiry}). It is shown once; store it now:\n${t.token}`);
 }
 
