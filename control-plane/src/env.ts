@@ -2,6 +2,7 @@ import { z } from "zod";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { describeZodError } from "@probepilot/shared";
+import { DEFAULT_API_GUARD, type ApiGuardOptions } from "./http/api-guard-options.ts";
 
 /**
  * The control plane's configuration, parsed once at boot from the environment.
@@ -40,6 +41,40 @@ export const ControlPlaneEnvSchema = z.object({
   /** The built web app (`vite build` output) served at `/`; defaults to the checkout's web/dist. */
   PROBEPILOT_WEB_DIR: z.string().default(fileURLToPath(new URL("../../web/dist", import.meta.url))),
   PROBEPILOT_LOG_LEVEL: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+  /** API rate limit per verified token: sustained requests a second (0 = no limit) and burst (docs/api-hardening.md). */
+  PROBEPILOT_RATE_LIMIT_RPS: z.coerce.number().nonnegative().default(DEFAULT_API_GUARD.tokenRate.perSecond),
+  PROBEPILOT_RATE_LIMIT_BURST: z.coerce.number().int().positive().default(DEFAULT_API_GUARD.tokenRate.burst),
+  /** The same per client address, for requests without a verified token (none, unknown, revoked, expired). */
+  PROBEPILOT_RATE_LIMIT_ANON_RPS: z.coerce.number().nonnegative().default(DEFAULT_API_GUARD.anonRate.perSecond),
+  PROBEPILOT_RATE_LIMIT_ANON_BURST: z.coerce.number().int().positive().default(DEFAULT_API_GUARD.anonRate.burst),
+  /** Agent routes (enroll, renew), per client address: requests per second (0 = off) and burst. */
+  PROBEPILOT_RATE_LIMIT_AGENT_RPS: z.coerce.number().nonnegative().default(DEFAULT_API_GUARD.agentRate.perSecond),
+  PROBEPILOT_RATE_LIMIT_AGENT_BURST: z.coerce.number().int().positive().default(DEFAULT_API_GUARD.agentRate.burst),
+  /** Larger API request bodies are refused with 413 before they are read. */
+  PROBEPILOT_MAX_BODY_BYTES: z.coerce.number().int().min(1024, "PROBEPILOT_MAX_BODY_BYTES must be at least 1024").default(DEFAULT_API_GUARD.maxBodyBytes),
+  /** Origins whose pages may call the API (comma-separated `https://host[:port]`, or `*`); none by default. */
+  PROBEPILOT_CORS_ORIGINS: z
+    .string()
+    .default("")
+    .transform((text, ctx) => {
+      const origins = text.split(",").map((o) => o.trim()).filter(Boolean);
+      for (const o of origins) {
+        if (o === "*") continue;
+        let url: URL | null = null;
+        try {
+          url = new URL(o);
+        } catch {
+          /* reported below */
+        }
+        const bare = url && url.pathname === "/" && !url.search && !url.hash && !url.username && !url.password && !/^[a-z]+:\/\/[^/]*\/./i.test(o);
+        if (!url || !["http:", "https:"].includes(url.protocol) || !bare) {
+          ctx.addIssue({ code: "custom", message: `PROBEPILOT_CORS_ORIGINS: "${o}" is not an origin; expected scheme://host[:port] such as https://grafana.example.com, or *` });
+        }
+      }
+      return origins.map((o) => (o === "*" || !URL.canParse(o) ? o : new URL(o).origin));
+    }),
+  /** Behind one reverse proxy: take the client address (for the per-address limit) from the last X-Forwarded-For entry. */
+  PROBEPILOT_TRUST_PROXY: z.enum(["on", "off"]).default("off"),
 });
 export type ControlPlaneEnv = z.infer<typeof ControlPlaneEnvSchema> & { dataDir: string };
 
@@ -60,4 +95,16 @@ const DAY_MS = 24 * 3600 * 1000;
 /** Retention per tier, in ms, from the `PROBEPILOT_RETENTION_*_DAYS` settings. */
 export function retentionOf(env: Pick<ControlPlaneEnv, "PROBEPILOT_RETENTION_RAW_DAYS" | "PROBEPILOT_RETENTION_1M_DAYS" | "PROBEPILOT_RETENTION_1H_DAYS">) {
   return { rawMs: env.PROBEPILOT_RETENTION_RAW_DAYS * DAY_MS, rollup1mMs: env.PROBEPILOT_RETENTION_1M_DAYS * DAY_MS, rollup1hMs: env.PROBEPILOT_RETENTION_1H_DAYS * DAY_MS };
+}
+
+/** The API's guards (rate limits, body limit, CORS) from the `PROBEPILOT_RATE_LIMIT_*`, `…_MAX_BODY_BYTES`, `…_CORS_ORIGINS` and `…_TRUST_PROXY` settings. */
+export function apiGuardOptionsFromEnv(env: ControlPlaneEnv): ApiGuardOptions {
+  return {
+    tokenRate: { perSecond: env.PROBEPILOT_RATE_LIMIT_RPS, burst: env.PROBEPILOT_RATE_LIMIT_BURST },
+    anonRate: { perSecond: env.PROBEPILOT_RATE_LIMIT_ANON_RPS, burst: env.PROBEPILOT_RATE_LIMIT_ANON_BURST },
+    agentRate: { perSecond: env.PROBEPILOT_RATE_LIMIT_AGENT_RPS, burst: env.PROBEPILOT_RATE_LIMIT_AGENT_BURST },
+    maxBodyBytes: env.PROBEPILOT_MAX_BODY_BYTES,
+    corsOrigins: env.PROBEPILOT_CORS_ORIGINS,
+    trustProxy: env.PROBEPILOT_TRUST_PROXY === "on",
+  };
 }

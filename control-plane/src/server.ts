@@ -3,7 +3,7 @@ import { readFile } from "node:fs/promises";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { NatsConnection } from "nats";
-import { retentionOf, type ControlPlaneEnv } from "./env.ts";
+import { apiGuardOptionsFromEnv, retentionOf, type ControlPlaneEnv } from "./env.ts";
 import { startPartitionManager } from "./workers/partition-manager.ts";
 import { startRollupWorker } from "./workers/rollup-worker.ts";
 import { createTelemetryIngester } from "./ingest/telemetry-ingester.ts";
@@ -117,6 +117,7 @@ export async function startControlPlane(env: ControlPlaneEnv, opts: { log?: Logg
     tap: new TelemetryTap(nc),
     rolloutSignals,
     health: dependencyHealth(db.db, nc),
+    guard: apiGuardOptionsFromEnv(env),
   });
   const tls = env.PROBEPILOT_TLS_CERT && env.PROBEPILOT_TLS_KEY ? { cert: await readFile(env.PROBEPILOT_TLS_CERT), key: await readFile(env.PROBEPILOT_TLS_KEY) } : null;
   const server = await listen(app.fetch, env.PROBEPILOT_PORT, env.PROBEPILOT_HOST, tls);

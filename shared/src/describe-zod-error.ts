@@ -1,20 +1,16 @@
 import type { z } from "zod";
+import { ECHO_MAX_CHARS, clipForMessage } from "./clip.ts";
 
-/** Issues named in one message. */
-const MAX_DESCRIBED_ISSUES = 5;
-/** A path segment (a record key the caller chose) is cut to this many characters. */
-const MAX_PATH_SEGMENT = 64;
-/** One issue's message is cut to this many characters (a custom message may quote input). */
-const MAX_ISSUE_MESSAGE = 500;
+/** Issues named at most; a path segment (a record key is the caller's input) or a message is cut short. */
+const MAX_ISSUES = 5;
+const MAX_SEGMENT_CHARS = ECHO_MAX_CHARS;
+const MAX_MESSAGE_CHARS = 1000;
+
 /** Issues kept in an error answer's `issues`: enough for a form, never one per element of a huge input. */
 export const MAX_REPORTED_ISSUES = 20;
 
-function cut(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length} characters)`;
-}
-
 function pathText(path: readonly PropertyKey[]): string {
-  return path.length ? path.map((p) => cut(String(p), MAX_PATH_SEGMENT)).join(".") : "(root)";
+  return path.length ? path.map((p) => clipForMessage(String(p), MAX_SEGMENT_CHARS)).join(".") : "(root)";
 }
 
 /**
@@ -23,9 +19,9 @@ function pathText(path: readonly PropertyKey[]): string {
  * line stays short whatever the input.
  */
 export function describeZodError(error: z.ZodError): string {
-  const shown = error.issues.slice(0, MAX_DESCRIBED_ISSUES).map((i) => `${pathText(i.path)}: ${cut(i.message, MAX_ISSUE_MESSAGE)}`);
-  const more = error.issues.length - MAX_DESCRIBED_ISSUES;
-  return shown.join("; ") + (more > 0 ? `; and ${more} more` : "");
+  const shown = error.issues.slice(0, MAX_ISSUES).map((i) => `${pathText(i.path)}: ${clipForMessage(i.message, MAX_MESSAGE_CHARS)}`);
+  const more = error.issues.length - MAX_ISSUES;
+  return shown.join("; ") + (more > 0 ? `; and ${more} more issue${more === 1 ? "" : "s"}` : "");
 }
 
 /**
@@ -35,12 +31,12 @@ export function describeZodError(error: z.ZodError): string {
  */
 export function boundedZodIssues(issues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   return issues.slice(0, MAX_REPORTED_ISSUES).map((issue) => {
-    const bounded: Record<string, unknown> = { ...issue, path: issue.path.map((p) => (typeof p === "string" ? cut(p, MAX_PATH_SEGMENT) : p)), message: cut(issue.message, MAX_ISSUE_MESSAGE) };
+    const bounded: Record<string, unknown> = { ...issue, path: issue.path.map((p) => (typeof p === "string" ? clipForMessage(p, MAX_SEGMENT_CHARS) : p)), message: clipForMessage(issue.message, MAX_MESSAGE_CHARS) };
     delete bounded.input;
     // Nested issues (a union's branches, a record key's own issues) are summarized by the message already.
     if ("errors" in bounded) delete bounded.errors;
     if ("issues" in bounded) delete bounded.issues;
-    if (Array.isArray(bounded.keys)) bounded.keys = (bounded.keys as string[]).slice(0, MAX_REPORTED_ISSUES).map((k) => cut(k, MAX_PATH_SEGMENT));
+    if (Array.isArray(bounded.keys)) bounded.keys = (bounded.keys as string[]).slice(0, MAX_REPORTED_ISSUES).map((k) => clipForMessage(k, MAX_SEGMENT_CHARS));
     return bounded as unknown as z.core.$ZodIssue;
   });
 }

@@ -11,6 +11,7 @@ export * from "./agent-messages.ts";
 export * from "./roles.ts";
 export * from "./describe-zod-error.ts";
 export * from "./log-bounds.ts";
+export * from "./clip.ts";
 export * from "./telemetry-validate.ts";
 export * from "./histogram.ts";
 export * from "./rollout.ts";

@@ -22,7 +22,7 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
   agents get ID                            one agent: labels, capabilities, probes
   agents label ID k=v… [k-…]               set central labels (k- removes one)
   agents revoke ID                         revoke the agent's NATS credentials: disconnected, refused from then on
-  tokens create --role viewer|operator|admin [--name N]
+  tokens create --role viewer|operator|admin [--name N] [--expires-in 30d]
   tokens list | tokens revoke ID
   enroll-tokens create [--description D] [--expires-in 24h] [--max-uses 1000]
   enroll-tokens list | enroll-tokens revoke ID
@@ -56,6 +56,8 @@ export const CLI_USAGE = `usage: probepilot [--url URL] [--token TOKEN] [--json]
   rollout pause|resume|promote|abort|rollback ID [--reason TEXT]
 
   --json   print JSON for tools instead of tables
+  tokens create: --expires-in (or --expires) 90s, 15m, 24h, 30d, 2w: the token stops
+  working then (its live streams end too); without it the token never expires.
   query: --selector matches agent labels, --series-selector the series' own labels;
   --since/--until take a duration ago (15m), an ISO time or Unix ms; the step
   defaults to a round value giving about 100 points; --by keys are series labels,
@@ -130,6 +132,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
         "max-uses": { type: "string" },
         out: { type: "string" },
         ttl: { type: "string" },
+        expires: { type: "string" },
         "series-selector": { type: "string" },
         since: { type: "string" },
         until: { type: "string" },

@@ -3,7 +3,9 @@ import { serveStatic } from "@hono/node-server/serve-static";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { createHash } from "node:crypto";
 import type { Logger } from "../logger.ts";
+import { WEB_APP_CSP } from "./security-headers.ts";
 
 /**
  * The built web app (`vite build` → web/dist): hashed assets cached for a year,
@@ -41,13 +43,17 @@ export function webAppRoutes(webDir: string, log: Logger): Hono {
     const html = await readFile(indexFile, "utf8").catch(() => null);
     c.header("cache-control", "no-cache");
     if (html !== null) return c.html(html);
+    // Its one inline <style> is allowed by its hash; the rest of the policy is the app's.
+    c.header("content-security-policy", WEB_APP_CSP.replace("style-src 'self'", `style-src 'self' '${NOT_BUILT_STYLE_HASH}'`));
     return c.html(NOT_BUILT_PAGE, 503);
   });
   return app;
 }
 
+const NOT_BUILT_STYLE = `body{font:15px system-ui,sans-serif;background:#0b1016;color:#d7e0ea;max-width:42rem;margin:4rem auto;padding:0 1rem}code{background:#111821;padding:2px 5px;border-radius:3px}a{color:#4fd1c5}`;
+const NOT_BUILT_STYLE_HASH = `sha256-${createHash("sha256").update(NOT_BUILT_STYLE).digest("base64")}`;
 const NOT_BUILT_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>ProbePilot</title>
-<style>body{font:15px system-ui,sans-serif;background:#0b1016;color:#d7e0ea;max-width:42rem;margin:4rem auto;padding:0 1rem}code{background:#111821;padding:2px 5px;border-radius:3px}</style></head>
+<style>${NOT_BUILT_STYLE}</style></head>
 <body><h1>ProbePilot</h1><p>The control plane is running, but the web app has not been built.</p>
 <p><code>npm start</code> builds it; by hand: <code>pnpm --filter @probepilot/web build</code>, then reload. For development with hot reload: <code>pnpm --filter @probepilot/web dev</code>.</p>
-<p>The API is at <code>/trpc</code>; health at <a href="/healthz" style="color:#4fd1c5">/healthz</a>.</p></body></html>`;
+<p>The API is at <code>/trpc</code>; health at <a href="/healthz">/healthz</a>.</p></body></html>`;

@@ -1,6 +1,6 @@
 import { TRPCError } from "@trpc/server";
 import type { TRPC_ERROR_CODE_KEY } from "@trpc/server/rpc";
-import { LabelError, SelectorSyntaxError, boundedZodIssues, describeZodError, type ErrorCode } from "@probepilot/shared";
+import { LabelError, SelectorSyntaxError, boundedZodIssues, clipForMessage, describeZodError, type ErrorCode } from "@probepilot/shared";
 import { ZodError } from "zod";
 import { ServiceError } from "../services/errors.ts";
 
@@ -63,8 +63,12 @@ export const errorFormatter = ({ shape, error }: { shape: any; error: TRPCError 
   if (error.code === "INTERNAL_SERVER_ERROR" && !(error.cause instanceof ServiceError)) {
     return { ...shape, message: INTERNAL_ERROR_MESSAGE, data };
   }
-  return { ...shape, data };
+  // A backstop: messages quote what the caller sent (ids, names, selectors) and must not send a megabyte back.
+  return { ...shape, message: clipForMessage(String(shape.message ?? ""), MAX_MESSAGE_CHARS), data };
 };
+
+/** The longest error message sent back; the messages we write are far shorter, so only echoed input is ever cut. */
+export const MAX_MESSAGE_CHARS = 2000;
 
 /**
  * A subscription's stream with its errors mapped. An error thrown while the stream

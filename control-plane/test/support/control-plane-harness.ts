@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { createTRPCClient, httpLink } from "@trpc/client";
 import type { NatsConnection } from "nats";
+import { pino } from "pino";
 import type { AppRouter } from "../../src/trpc/app-router.ts";
 import { parseControlPlaneEnv, type ControlPlaneEnv } from "../../src/env.ts";
 import { startControlPlane, type ControlPlane } from "../../src/server.ts";
@@ -76,5 +77,18 @@ export async function startHarness(envOverrides: Record<string, string> = {}, op
       await cp.stop();
       await Promise.all([nats.stop(), database.drop(), rm(dataDir, { recursive: true, force: true })]);
     },
+  };
+}
+
+/** A logger that keeps every line it writes (parsed), for tests that check what is logged. */
+export function capturingLogger(level = "info"): { log: Logger; lines: Record<string, unknown>[]; text: () => string } {
+  const raw: string[] = [];
+  const log = pino({ level, timestamp: pino.stdTimeFunctions.isoTime }, { write: (line: string) => void raw.push(line) });
+  return {
+    log,
+    get lines() {
+      return raw.map((l) => JSON.parse(l) as Record<string, unknown>);
+    },
+    text: () => raw.join(""),
   };
 }

@@ -20,6 +20,7 @@
 import { z } from "zod";
 import { LabelError, labelKeyProblem, labelValueProblem, quoteLabelText } from "../labels.ts";
 import { SELECTOR_MAX_LENGTH, SELECTOR_MAX_REQUIREMENTS, SELECTOR_MAX_VALUES, formatCount, tooMany } from "../limits.ts";
+import { quoteForMessage } from "../clip.ts";
 import type { Requirement, Selector } from "./ast.ts";
 
 /** What {@link SelectorSyntaxError.found} holds when the input ended too early. */
@@ -183,7 +184,7 @@ class Parser {
       case "=":
       case "==":
       case "!=": {
-        const value = this.expectValue(this.next(), `a value after ${JSON.stringify(op.text)}`);
+        const value = this.expectValue(this.next(), `a value after ${quoteForMessage(op.text)}`);
         return op.kind === "!=" ? { op: "neq", key, value } : { op: "eq", key, value };
       }
       case "ident":
@@ -192,13 +193,13 @@ class Parser {
         }
         break;
     }
-    return this.fail(op, `${OPERATORS_HINT} after ${JSON.stringify(key)}`);
+    return this.fail(op, `${OPERATORS_HINT} after ${quoteForMessage(key)}`);
   }
 
   /** `"(" element ("," element)* ")"`; returns the values de-duplicated, in first-seen order. */
   private parseSet(op: Token): string[] {
     const open = this.next();
-    if (open.kind !== "(") this.fail(open, `"(" after ${JSON.stringify(op.text)}`);
+    if (open.kind !== "(") this.fail(open, `"(" after ${quoteForMessage(op.text)}`);
     const unclosed = `to close the "(" at position ${open.pos}`;
     // Kubernetes reads "()" as the set {""}; an empty list is far more likely a mistake, so we reject it.
     // (An empty value can still be written as an empty element: "k in (,)", "k in (a,)".)
@@ -320,7 +321,7 @@ function checkValue(key: string, value: string): void {
 
 function formatSet(key: string, op: "in" | "notin", values: readonly string[]): string {
   if (values.length === 0) {
-    throw new LabelError(`selector requirement on label key ${JSON.stringify(key)}: "${op}" needs at least one value`);
+    throw new LabelError(`selector requirement on label key ${quoteForMessage(key)}: "${op}" needs at least one value`);
   }
   for (const v of values) checkValue(key, v);
   const sorted = [...new Set(values)].sort();

@@ -1,5 +1,6 @@
-import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError } from "@trpc/client";
+import { createTRPCClient, httpBatchLink, httpSubscriptionLink, splitLink, TRPCClientError, type TRPCLink } from "@trpc/client";
 import type { inferRouterInputs, inferRouterOutputs } from "@trpc/server";
+import { observable } from "@trpc/server/observable";
 import type { AppRouter } from "@probepilot/control-plane";
 import { session } from "./session.ts";
 
@@ -10,15 +11,47 @@ export type RouterOutputs = inferRouterOutputs<AppRouter>;
 export type RouterInputs = inferRouterInputs<AppRouter>;
 
 /**
+ * A live stream the server ended because its token stopped working (revoked or
+ * expired while it ran): sign out at once, saying why. tRPC does not retry an
+ * UNAUTHORIZED stream, so nothing keeps knocking with the dead token.
+ */
+const signOutWhenStreamUnauthorized: TRPCLink<AppRouter> =
+  () =>
+  ({ next, op }) =>
+    observable((observer) => {
+      const sub = next(op).subscribe({
+        next: (value) => observer.next(value),
+        error: (err) => {
+          if (errorCode(err) === "UNAUTHORIZED" && session.token()) session.expire(err.message);
+          observer.error(err);
+        },
+        complete: () => observer.complete(),
+      });
+      return () => sub.unsubscribe();
+    });
+
+/** The message of a tRPC error answer (one call or a batch), if the body is one. */
+async function answerMessage(res: Response): Promise<string | undefined> {
+  try {
+    const json = (await res.clone().json()) as unknown;
+    const first = (Array.isArray(json) ? json[0] : json) as { error?: { message?: unknown } } | undefined;
+    return typeof first?.error?.message === "string" ? first.error.message : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * The typed tRPC client for the whole app. Queries and mutations go in batches over
  * fetch with the bearer token; subscriptions go over SSE (EventSource cannot send
- * headers, so the token travels as a connection parameter, which the server accepts).
+ * headers, so the token travels as a connection parameter, which the server accepts
+ * for subscriptions only).
  */
 export const api = createTRPCClient<AppRouter>({
   links: [
     splitLink({
       condition: (op) => op.type === "subscription",
-      true: httpSubscriptionLink({ url: "/trpc", connectionParams: () => ({ token: session.token() ?? "" }) }),
+      true: [signOutWhenStreamUnauthorized, httpSubscriptionLink({ url: "/trpc", connectionParams: () => ({ token: session.token() ?? "" }) })],
       false: httpBatchLink({
         url: "/trpc",
         maxItems: 16,
@@ -30,7 +63,7 @@ export const api = createTRPCClient<AppRouter>({
           const res = await fetch(input, init);
           // A token that stopped working (revoked, expired) signs the user out at once,
           // instead of every panel showing its own 401.
-          if (res.status === 401 && session.token()) session.expire();
+          if (res.status === 401 && session.token()) session.expire(await answerMessage(res));
           return res;
         },
       }),

@@ -16,6 +16,7 @@ function readStoredToken(): string | null {
 const [token, setToken] = createSignal<string | null>(readStoredToken());
 const [principal, setPrincipal] = createSignal<Principal | null>(null);
 const [expired, setExpired] = createSignal(false);
+const [expiredReason, setExpiredReason] = createSignal<string | null>(null);
 
 /**
  * The signed-in session: the bearer token (kept in localStorage so that a reload
@@ -26,6 +27,8 @@ export const session = {
   principal,
   /** True once the server refused the stored token (the sign-in page says so). */
   expired,
+  /** The server's words when it refused the token (revoked, expired at …), if it said. */
+  expiredReason,
   signIn(newToken: string, who: Principal) {
     try {
       localStorage.setItem(STORAGE_KEY, newToken);
@@ -33,6 +36,7 @@ export const session = {
       /* storage disabled: keep it in memory only */
     }
     setExpired(false);
+    setExpiredReason(null);
     setPrincipal(who);
     setToken(newToken);
   },
@@ -46,7 +50,8 @@ export const session = {
     setPrincipal(null);
     setToken(null);
   },
-  expire() {
+  expire(reason?: string) {
+    setExpiredReason(reason ?? null);
     setExpired(true);
     session.signOut();
   },

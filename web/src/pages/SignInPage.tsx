@@ -36,7 +36,9 @@ export function SignInPage() {
           <img src="/favicon.svg" alt="" width="28" height="28" /> ProbePilot
         </h1>
         <Show when={session.expired()}>
-          <p class="notice">Your session ended: the server refused the token. Sign in again.</p>
+          <p class="notice" data-testid="session-ended">
+            {session.expiredReason() ? `Your session ended: ${session.expiredReason()}` : "Your session ended: the server refused the token. Sign in again."}
+          </p>
         </Show>
         <div class="field">
           <label for="token">Access token</label>

@@ -269,6 +269,32 @@ describeInBrowser("the web UI in a real browser", () => {
     await settle();
     await ui.screenshot("mission-control-after-rollout");
   });
+
+  it("ends the session when its token is revoked under a live chart: the sign-in page says why, and the page stops asking", async () => {
+    // Last: it signs the browser out.
+    const { id, token } = await stack.h.client().tokens.create.mutate({ role: "viewer", name: "e2e-revoked" });
+    await page().evaluate((t) => localStorage.setItem("probepilot.token", t), token);
+    await ui.goto(`/agents/${stack.localAgent.id}`);
+    const chart = page().locator('figure[data-chart="CPU utilization"]');
+    await until("the CPU chart's live points", async () => Number(await chart.getAttribute("data-points")) > 0, { timeoutMs: 30_000, debug: () => ui.logText() });
+
+    const revokedAt = Date.now();
+    await stack.h.client().tokens.revoke.mutate({ id });
+    const notice = page().getByTestId("session-ended");
+    await notice.waitFor({ timeout: 10_000 });
+    const signedOutAfterMs = Date.now() - revokedAt;
+    expect(ui.path()).toMatch(/^\/sign-in/);
+    expect((await notice.textContent())?.trim()).toMatch(/^Your session ended: API token "e2e-revoked" \(tok_\w+\) was revoked at \S+: this live stream has ended; sign in with a valid token$/);
+    // The server ends the stream within 5 s; the page reacts at once.
+    expect(signedOutAfterMs).toBeLessThan(6000);
+    await ui.screenshot("session-ended-token-revoked");
+
+    // Nothing keeps knocking with the dead token.
+    const apiRequests: string[] = [];
+    page().on("request", (r) => void (r.url().includes("/trpc/") && apiRequests.push(r.url())));
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(apiRequests).toEqual([]);
+  });
 });
 
 /** Let live data and charts draw before a screenshot (no network idle to wait for: the live streams stay open). */

@@ -4,20 +4,32 @@ import { UsageError } from "../command.ts";
 import { renderTable, ago } from "../table.ts";
 import { parseDurationSec } from "../duration.ts";
 
-/** `tokens create --role R [--name N]` */
+/** `tokens create --role R [--name N] [--expires-in 30d]` (`--expires` is the same flag) */
 export async function tokensCreate(ctx: CommandContext): Promise<void> {
   const role = RoleSchema.safeParse(ctx.flags.role);
   if (!role.success) throw new UsageError(`--role must be one of viewer, operator, admin${ctx.flags.role ? ` (got "${ctx.flags.role}")` : ""}`);
-  const t = await ctx.api.tokens.create.mutate({ role: role.data, name: ctx.flags.name ?? "api" });
+  if (ctx.flags["expires-in"] && ctx.flags.expires) throw new UsageError("--expires and --expires-in are the same flag: give one");
+  const expiresFlag = ctx.flags["expires-in"] ? "--expires-in" : "--expires";
+  const expires = ctx.flags["expires-in"] ?? ctx.flags.expires;
+  const expiresInSec = expires ? parseDurationSec(expires, expiresFlag) : undefined;
+  const t = await ctx.api.tokens.create.mutate({ role: role.data, name: ctx.flags.name ?? "api", expiresInSec });
   if (ctx.json) return ctx.print(t);
-  ctx.out(`created ${t.role} token ${t.id} (${t.name}). It is shown once; store it now:\n${t.token}`);
+  const expiry = t.expiresAt ? `, expires ${new Date(t.expiresAt).toISOString()}` : "";
+  ctx.out(`created ${t.role} token ${t.id} (${t.name}${expiry}). It is shown once; store it now:\n${t.token}`);
 }
 
 /** `tokens list` */
 export async function tokensList(ctx: CommandContext): Promise<void> {
   const tokens = await ctx.api.tokens.list.query();
   if (ctx.json) return ctx.print(tokens);
-  ctx.out(renderTable(["ID", "NAME", "ROLE", "CREATED", "LAST USED", "REVOKED"], tokens.map((t) => [t.id, t.name, t.role, ago(t.createdAt), ago(t.lastUsedAt), t.revokedAt ? ago(t.revokedAt) : "-"])));
+  const now = Date.now();
+  const expires = (at: Date | string | null) => (at === null ? "never" : `${new Date(at).toISOString()}${new Date(at).getTime() <= now ? " (expired)" : ""}`);
+  ctx.out(
+    renderTable(
+      ["ID", "NAME", "ROLE", "CREATED", "LAST USED", "EXPIRES", "REVOKED"],
+      tokens.map((t) => [t.id, t.name, t.role, ago(t.createdAt), ago(t.lastUsedAt), expires(t.expiresAt), t.revokedAt ? ago(t.revokedAt) : "-"]),
+    ),
+  );
 }
 
 /** `tokens revoke ID` */

@@ -1,5 +1,5 @@
 import type { z } from "zod";
-import { probeParamsSchema, type ProbeKind } from "@probepilot/shared";
+import { clipForMessage, probeParamsSchema, quoteForMessage, type ProbeKind } from "@probepilot/shared";
 import { ServiceError } from "../errors.ts";
 import { pgTextProblem } from "../../db/pg-text.ts";
 
@@ -31,8 +31,8 @@ function describeIssues(kind: ProbeKind, issues: z.core.$ZodIssue[]): string {
   for (const issue of issues) {
     const line =
       issue.code === "unrecognized_keys"
-        ? `unknown parameter${issue.keys.length > 1 ? "s" : ""} ${issue.keys.map((k) => `"${k}"`).join(", ")}; ${kind} takes ${takes}`
-        : `${issue.path.length > 0 ? issue.path.join(".") : "(params)"}: ${issue.message}`;
+        ? `unknown parameter${issue.keys.length > 1 ? "s" : ""} ${issue.keys.slice(0, MAX_ISSUES).map((k) => quoteForMessage(k)).join(", ")}${issue.keys.length > MAX_ISSUES ? ` and ${issue.keys.length - MAX_ISSUES} more` : ""}; ${kind} takes ${takes}`
+        : `${issue.path.length > 0 ? issue.path.map((p) => clipForMessage(String(p))).join(".") : "(params)"}: ${issue.message}`;
     // A field can fail two checks with the same words (comm's character and byte limits).
     if (!lines.includes(line)) lines.push(line);
   }

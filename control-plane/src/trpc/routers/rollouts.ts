@@ -89,5 +89,5 @@ export const rolloutsRouter = router({
   /** The rollout now and at every change (SSE): what `rollout status --watch` and the UI draw. */
   watch: protectedProcedure
     .input(z.object({ id: RolloutIdSchema }))
-    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchRollout(ctx.db, ctx.rolloutSignals, ctx.principal.tenantId, input.id, signal ?? new AbortController().signal))),
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchRollout(ctx.db, ctx.rolloutSignals, ctx.principal.tenantId, input.id, ctx.streamSignal ?? signal ?? new AbortController().signal))),
 });

@@ -178,7 +178,7 @@ export const telemetryRouter = router({
    */
   live: protectedProcedure
     .input(LiveChartSchema.extend({ lastEventId: LastEventIdSchema }).superRefine((chart, ctx) => checkWindowPoints(chart, ctx)))
-    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal))),
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLive(ctx.db, ctx.tap, ctx.principal.tenantId, input, ctx.streamSignal ?? signal ?? new AbortController().signal))),
 
   /**
    * Several live charts in one stream (SSE), for a page of charts: browsers allow 6
@@ -204,7 +204,7 @@ export const telemetryRouter = router({
         lastEventId: LastEventIdSchema,
       }),
     )
-    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLiveMany(ctx.db, ctx.tap, ctx.principal.tenantId, input, signal ?? new AbortController().signal))),
+    .subscription(({ ctx, input, signal }) => mapStreamErrors(watchLiveMany(ctx.db, ctx.tap, ctx.principal.tenantId, input, ctx.streamSignal ?? signal ?? new AbortController().signal))),
 
   /**
    * Percentiles over time and a heatmap of a log2 histogram metric, merged across

@@ -40,6 +40,9 @@ export function builtWebDir(): string {
   return dir;
 }
 
+/** How the init script reports what the Content-Security-Policy blocked (a console error). */
+const CSP_VIOLATION = "CSP violation";
+
 /** One line of what the browser said: console messages, uncaught errors, failed requests. */
 type LogLine = { at: number; kind: string; text: string };
 
@@ -63,6 +66,13 @@ export class Ui {
     const browser = await chromium.launch({ executablePath: inject("e2eChromium"), headless: true, args: CHROMIUM_ARGS });
     try {
       const context = await browser.newContext({ baseURL, viewport: { width: 1440, height: 900 }, colorScheme: "dark" });
+      // The control plane serves the app with a strict Content-Security-Policy: anything it blocks is logged
+      // (and fails the test it happens in, see installUiHooks), even what the page catches and works around.
+      await context.addInitScript(
+        (tag) =>
+          document.addEventListener("securitypolicyviolation", (e) => console.error(`${tag}: ${e.violatedDirective} blocked ${e.blockedURI || "(inline)"} at ${e.sourceFile}:${e.lineNumber}`)),
+        CSP_VIOLATION,
+      );
       // The UI's own waits (polling, SSE reconnects) are what is tested; a locator waits at most this long.
       context.setDefaultTimeout(20_000);
       const page = await context.newPage();
@@ -164,6 +174,10 @@ export function installUiHooks(ui: () => Ui | undefined): void {
     const errors = ui()?.pageErrors.filter((e) => e.at >= startedAt) ?? [];
     if (errors.length > 0) {
       throw new Error(`the page threw ${errors.length} uncaught error(s) during this test:\n${errors.map((e) => e.error.stack ?? e.error.message).join("\n\n")}`);
+    }
+    const blocked = ui()?.log.filter((l) => l.at >= startedAt && l.text.includes(CSP_VIOLATION)) ?? [];
+    if (blocked.length > 0) {
+      throw new Error(`the Content-Security-Policy blocked ${blocked.length} thing(s) during this test:\n${blocked.map((l) => l.text).join("\n")}`);
     }
   });
 }
