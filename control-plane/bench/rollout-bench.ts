@@ -154,7 +154,10 @@ async function main(): Promise<void> {
     // 1. Raw baseline: one put fanned out to as many plain watchers, on the same footing as the
     // agents' policy watches: a bucket in the tenant's account, watched over TLS by a user allowed only that.
     const bucket = "pp_bench_fanout";
-    const kv = await (await cp.mesh.tenant(tenantId)).jetstream().views.kv(bucket, { history: 1 });
+    // Written by a user of the tenant's account allowed this bucket only (the control plane's own tenant user may write the policy and config buckets only).
+    const writer = await cp.mesh.connectAs({ tenantId }, "bench-fanout-writer", { pub: { allow: ["$JS.API.>", `$KV.${bucket}.>`] }, sub: { allow: ["_INBOX.>"] } });
+    cleanups.push({ name: "fan-out writer", run: () => writer.close() });
+    const kv = await writer.jetstream().views.kv(bucket, { history: 1 });
     const watcherKey = NkeyPair.create("user");
     const stream = `KV_${bucket}`;
     const watcherUser = await cp.trust.issueUser({
