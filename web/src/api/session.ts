@@ -57,4 +57,6 @@ export const session = {
   },
   /** Operators and admins may change things; viewers only look. */
   canOperate: () => principal()?.role === "operator" || principal()?.role === "admin",
+  /** Admins also manage tokens and revoke agents. */
+  isAdmin: () => principal()?.role === "admin",
 };

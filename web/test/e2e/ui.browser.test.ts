@@ -270,6 +270,24 @@ describeInBrowser("the web UI in a real browser", () => {
     await ui.screenshot("mission-control-after-rollout");
   });
 
+  it("revokes a simulated agent from its page (admin): confirm step, then the agent shows revoked", async () => {
+    // After the rollouts: one agent fewer in the fleet changes nothing the earlier tests counted.
+    const { items } = await stack.h.client().agents.list.query({ selector: "env=sim", limit: 1 });
+    const victim = items[0]!;
+    await ui.goto(`/agents/${victim.id}`);
+    await page().getByRole("heading", { level: 1, name: victim.hostname }).waitFor();
+    await page().getByRole("button", { name: "Revoke", exact: true }).click();
+    const confirm = page().getByRole("alertdialog", { name: "Confirm revoke" });
+    expect(await confirm.textContent()).toMatch(/NATS disconnects it at once and refuses its key/);
+    await confirm.getByRole("button", { name: "Revoke the agent" }).click();
+    await page().locator('.agent-subtitle .badge[data-state="revoked"]').waitFor({ timeout: 10_000 });
+    await page().getByText(/This agent was revoked/).waitFor();
+    expect(await page().getByRole("button", { name: "Revoke", exact: true }).isDisabled()).toBe(true);
+    const after = await stack.h.client().agents.get.query({ id: victim.id });
+    expect(after.status).toBe("revoked");
+    await ui.screenshot("agent-revoked");
+  });
+
   it("ends the session when its token is revoked under a live chart: the sign-in page says why, and the page stops asking", async () => {
     // Last: it signs the browser out.
     const { id, token } = await stack.h.client().tokens.create.mutate({ role: "viewer", name: "e2e-revoked" });

@@ -14,6 +14,7 @@ import { agentChartSelector, SIMULATED_LABEL } from "./agent-selector.ts";
 import { capabilityRows } from "./capabilities.ts";
 import { runsPerSecond, sortProbes, type RunSample } from "./probe-rows.ts";
 import { AgentLabels } from "./AgentLabels.tsx";
+import { createRevokeAgent } from "./RevokeAgent.tsx";
 import { useNow, usePoll } from "../../lib/use-poll.ts";
 import "./agents.css";
 
@@ -70,6 +71,7 @@ export default function AgentDetailPage() {
   );
 
   const notFound = () => errorCode(poll.error()) === "NOT_FOUND" || errorCode(poll.error()) === "BAD_REQUEST";
+  const revoke = createRevokeAgent(() => agent()!, (revoked) => poll.mutate(revoked));
   const title = () => agent()?.hostname ?? (poll.error() && notFound() ? "Agent not found" : "Agent");
 
   return (
@@ -93,6 +95,7 @@ export default function AgentDetailPage() {
       actions={
         <Show when={agent()}>
           <TimePicker range={range()} onChange={setRange} />
+          <revoke.Button />
         </Show>
       }
     >
@@ -111,7 +114,15 @@ export default function AgentDetailPage() {
       >
         {(a) => (
           <>
-            <Show when={a().status !== "online"}>
+            <revoke.Feedback />
+            <Show when={a().revokedAt}>
+              {(at) => (
+                <p class="notice" role="status">
+                  This agent was revoked {formatTime(Date.parse(at()))}: NATS refuses its credentials, it gets no new ones, and rollouts count it as gone.
+                </p>
+              )}
+            </Show>
+            <Show when={a().status === "offline"}>
               <p class="notice" role="status">
                 This agent has not reported since {formatTime(Date.parse(a().lastSeenAt))} ({formatAgo(Date.parse(a().lastSeenAt), now())}): what follows is its last report, and its charts stop there.
               </p>
