@@ -284,8 +284,8 @@ describe("simulated hosts", () => {
 
 describe("simulate flags", () => {
   it("parses a full command line with defaults", () => {
-    const env = parseSimulateEnv(["--agents", "200", "--labels", "env=prod|staging", "--fail", "tcp_flows@v2=30%", "--data-dir", "/tmp/x", "--ops-port", "off"], { NATS_URL: "nats://n:4222", PROBEPILOT_ENROLL_TOKEN: "ppe_x" });
-    expect(env).toMatchObject({ agents: 200, connections: null, natsUrl: "nats://n:4222", enrollToken: "ppe_x", dataDir: "/tmp/x", namePrefix: "fleet", heartbeatSec: 30, enrollConcurrency: 100, startDelayMs: { min: 20, max: 100 }, opsPort: null, logLevel: "info", agentLogLevel: "silent" });
+    const env = parseSimulateEnv(["--agents", "200", "--labels", "env=prod|staging", "--fail", "tcp_flows@v2=30%", "--data-dir", "/tmp/x", "--ops-port", "off", "--creds", "/tmp/sim.creds"], { NATS_URL: "tls://n:4222", PROBEPILOT_ENROLL_TOKEN: "ppe_x", PROBEPILOT_CA_FILE: "/tmp/ca.pem" });
+    expect(env).toMatchObject({ agents: 200, connections: null, natsUrl: "tls://n:4222", credsFile: "/tmp/sim.creds", controlPlaneUrl: "http://127.0.0.1:7070", caFile: "/tmp/ca.pem", enrollToken: "ppe_x", dataDir: "/tmp/x", namePrefix: "fleet", heartbeatSec: 30, enrollConcurrency: 100, startDelayMs: { min: 20, max: 100 }, opsPort: null, logLevel: "info", agentLogLevel: "silent" });
     expect(env.labels).toHaveLength(1);
     expect(env.strata).toHaveLength(3);
     expect(env.fail[0]!.text).toBe("tcp_flows@v2=30%");
@@ -301,12 +301,14 @@ describe("simulate flags", () => {
     expect(message).toMatch(/^invalid simulate arguments: /);
     expect(message).toContain('--labels "env": pair 1 "env": expected key=value');
     expect(message).toContain("--agents: required");
+    expect(message).toContain("--creds: required: the tenant's simulator credentials");
     expect(message).toContain("--connections: expected at least 1");
     expect(message).toContain("--heartbeat-sec: expected more than 0 seconds");
     expect(message).toContain("--name-prefix: expected 1 to 40 lower-case letters");
     expect(message).toContain("--start-delay-ms: MIN must not exceed MAX");
-    expect(() => parseSimulateEnv(["--agents", "50001"], {})).toThrow("--agents: expected at most 50000");
-    expect(() => parseSimulateEnv(["--agents", "10", "--connections", "11"], {})).toThrow("--connections: expected at most one connection per agent");
+    expect(() => parseSimulateEnv(["--agents", "50001", "--creds", "c"], {})).toThrow("--agents: expected at most 50000");
+    expect(() => parseSimulateEnv(["--agents", "10", "--connections", "11", "--creds", "c"], {})).toThrow("--connections: expected at most one connection per agent");
+    expect(() => parseSimulateEnv(["--agents", "10", "--creds", "c", "--control-plane", "probepilot:7070"], {})).toThrow("--control-plane: expected an http:// or https:// URL");
     expect(() => parseSimulateEnv(["--agents", "10", "--bogus"], {})).toThrow(/invalid simulate arguments: Unknown option '--bogus'/);
   });
 });

@@ -36,13 +36,18 @@ const storedConfig = async (agentId: string) => {
 };
 
 describe("label sets", () => {
-  it("70,000 labels are refused before anything is written, with the count and the limit", async () => {
+  it("70,000 labels are refused before anything is written: over the body limit (413) unread, and under it with the count and the limit", async () => {
     const [agent] = (await insertAgents(h.cp.db.db, tenantId, [{ hostname: "big-labels", centralLabels: { tier: "gold" } }])) as [string];
     const audits = await count("audit_log");
-    const labels = Object.fromEntries(range(70_000).map((i) => [`key${i}`, `value${i}`]));
-    const err = await trpcError(h.client().agents.setLabels.mutate({ id: agent, labels }));
+    // 70,000 labels are 1.5 MB of JSON: the API's body limit (1 MiB) refuses them before they are read.
+    const huge = Object.fromEntries(range(70_000).map((i) => [`key${i}`, `value${i}`]));
+    const tooLarge = await trpcError(h.client().agents.setLabels.mutate({ id: agent, labels: huge }));
+    expect(tooLarge.data?.httpStatus).toBe(413);
+    // 20,000 fit in a body: the label set's own limit refuses them, saying how many were sent.
+    const many = Object.fromEntries(range(20_000).map((i) => [`key${i}`, `value${i}`]));
+    const err = await trpcError(h.client().agents.setLabels.mutate({ id: agent, labels: many }));
     expect(err.data?.httpStatus).toBe(400);
-    expect(err.message).toBe("invalid input: labels: at most 128 labels in one label set (70,000 given)");
+    expect(err.message).toBe("invalid input: labels: at most 128 labels in one label set (20,000 given)");
     expect(await centralLabels(agent)).toEqual({ tier: "gold" });
     expect(await count("audit_log")).toBe(audits);
     expect(await storedConfig(agent)).toBeUndefined();

@@ -50,7 +50,7 @@ describe("CLI usage errors (exit 2, nothing called)", () => {
   it("an unknown flag is named", async () => expect((await run(["agents", "list", "--colour"])).stderr).toMatch(/--colour/));
   it("a missing id says which", async () => expect(await run(["agents", "get"])).toMatchObject({ code: 2, stderr: '"agents get" needs the agent id\n' }));
   it("agents label without changes", async () => expect((await run(["agents", "label", "agt_1"])).stderr).toMatch(/at least one k=v/));
-  it("a bad --status", async () => expect((await run(["agents", "list", "--status", "up"])).stderr).toMatch(/--status must be "online" or "offline", not "up"/));
+  it("a bad --status", async () => expect((await run(["agents", "list", "--status", "up"])).stderr).toMatch(/--status must be one of online, offline, revoked, not "up"/));
 });
 
 describe("control-plane env", () => {
