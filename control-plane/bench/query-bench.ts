@@ -336,7 +336,7 @@ async function startFresh(): Promise<Env & { sql: postgres.Sql }> {
 /** A control plane on a database loaded by an earlier run (BENCH_KEEP_DB=1), started as the harness starts one. */
 async function startReused(url: string): Promise<Env & { sql: postgres.Sql }> {
   const { prepareTrust, startNatsServer } = await import("../test/support/nats-server.ts");
-  const { parseControlPlaneEnv } = await import("../src/env.ts");
+  const { testControlPlaneEnv } = await import("../test/support/control-plane-harness.ts");
   const { startControlPlane } = await import("../src/server.ts");
   const { createLogger } = await import("../src/logger.ts");
   const { createApiToken } = await import("../src/services/tokens/create-api-token.ts");
@@ -344,16 +344,7 @@ async function startReused(url: string): Promise<Env & { sql: postgres.Sql }> {
   if (!secretKey) throw new Error("BENCH_REUSE_DB needs BENCH_REUSE_SECRET_KEY (printed with the database URL by the BENCH_KEEP_DB=1 run)");
   const prepared = await prepareTrust(url, secretKey);
   const [nats, dataDir] = await Promise.all([startNatsServer({ trust: prepared.trust }).finally(() => prepared.close()), mkdtemp(path.join(tmpdir(), "pp-cp-"))]);
-  const env = parseControlPlaneEnv({
-    DATABASE_URL: url,
-    NATS_URL: nats.url,
-    ...(nats.caFile ? { PROBEPILOT_NATS_CA: nats.caFile } : {}),
-    PROBEPILOT_SECRET_KEY: secretKey,
-    PROBEPILOT_PORT: "0",
-    PROBEPILOT_DATA_DIR: dataDir,
-    PROBEPILOT_SWEEP_INTERVAL_MS: "200",
-    ...NO_RATE_LIMIT,
-  });
+  const env = testControlPlaneEnv({ databaseUrl: url, nats, secretKey, dataDir }, NO_RATE_LIMIT);
   const cp = await startControlPlane(env, { log: createLogger(process.env.PP_TEST_LOG ?? "silent") });
   const [tenant] = await cp.db.sql<{ id: string }[]>`select id from tenants order by created_at limit 1`;
   const { token } = await createApiToken(cp.db.db, { tenantId: tenant!.id, actor: "query-bench" }, { name: `query-bench-${Date.now()}`, role: "admin" });

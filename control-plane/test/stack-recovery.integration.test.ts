@@ -1,12 +1,11 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { lstat, mkdtemp, readFile, readlink, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, readlink, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { allPids, procInfo, stillRunning, stopProcess, type ProcIdentity } from "../src/stack/proc-info.ts";
-import { freePort } from "./support/free-port.ts";
+import { REPO_ROOT, freeStackPorts, removeStackDataDir, stackEnv, type StackPorts } from "./support/local-stack.ts";
 
 /**
  * The local stack after a crash (issue 11, item 9b): `kill -9` of the stack used to
@@ -14,44 +13,28 @@ import { freePort } from "./support/free-port.ts";
  * `postmaster.pid`. Each test runs the stack's entry point (what `npm start` hands
  * over to after installing) as a child process on its own data directory and ports.
  */
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const dataDirs: string[] = [];
 const spawned: ChildProcess[] = [];
 const everRecorded: ProcIdentity[] = [];
 
-type Ports = { http: number; pg: number; nats: number; agent: number };
+type Ports = StackPorts;
 type StackRecord = { stack: ProcIdentity; children: (ProcIdentity & { role: string })[] };
 
 afterAll(async () => {
   // Whatever a failed test left: the stacks, then every process any of them recorded.
   for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   for (const id of everRecorded) await stopProcess(id, { signals: [{ signal: "SIGKILL", waitMs: 2000 }] });
-  for (const dir of dataDirs) {
-    const pgDir = path.join(dir, "postgres");
-    if ((await lstat(pgDir).catch(() => null))?.isSymbolicLink()) await rm(await readlink(pgDir), { recursive: true, force: true });
-    await rm(dir, { recursive: true, force: true });
-  }
+  for (const dir of dataDirs) await removeStackDataDir(dir);
 });
 
 async function newStackDir(): Promise<{ dataDir: string; ports: Ports }> {
   const dataDir = await mkdtemp(path.join(tmpdir(), "pp-recovery-"));
   dataDirs.push(dataDir);
-  return { dataDir, ports: { http: await freePort(), pg: await freePort(), nats: await freePort(), agent: await freePort() } };
+  return { dataDir, ports: await freeStackPorts() };
 }
 
 function startStack(dataDir: string, ports: Ports, extra: Record<string, string> = {}) {
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    PROBEPILOT_DATA_DIR: dataDir,
-    PROBEPILOT_PORT: String(ports.http),
-    PROBEPILOT_PG_PORT: String(ports.pg),
-    PROBEPILOT_NATS_PORT: String(ports.nats),
-    PROBEPILOT_AGENT_HTTP: `127.0.0.1:${ports.agent}`,
-    PROBEPILOT_LOG_LEVEL: "info",
-    ...extra,
-  };
-  delete env.DATABASE_URL;
-  delete env.NATS_URL;
+  const env = stackEnv(dataDir, ports, { PROBEPILOT_LOG_LEVEL: "info", ...extra });
   const child = spawn(process.execPath, ["--import", "tsx", "control-plane/src/stack/main.ts"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
   spawned.push(child);
   let output = "";

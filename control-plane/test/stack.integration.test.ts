@@ -1,41 +1,28 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
-import { lstat, mkdtemp, readFile, readlink, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { runCli } from "../src/cli/main.ts";
 import { freePort, waitForPort } from "./support/free-port.ts";
+import { REPO_ROOT, removeStackDataDir, stackEnv, type StackPorts } from "./support/local-stack.ts";
 
 /**
  * `npm start`'s stack as a user gets it: embedded Postgres, a local nats-server,
  * the control plane and a local agent enrolled automatically — then Ctrl-C, and a
  * second start on the same data.
  */
-const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const spawned: ChildProcess[] = [];
 let dataDir: string;
 
 afterAll(async () => {
   for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
   if (!dataDir) return;
-  // As root with a 0700 temp dir, the Postgres data lives under /var/lib/probepilot behind a symlink.
-  const pgDir = path.join(dataDir, "postgres");
-  if ((await lstat(pgDir).catch(() => null))?.isSymbolicLink()) await rm(await readlink(pgDir), { recursive: true, force: true });
-  await rm(dataDir, { recursive: true, force: true });
+  await removeStackDataDir(dataDir);
 });
 
-async function startStack(ports: { http: number; pg: number; nats: number; agent: number }) {
-  const env: Record<string, string | undefined> = {
-    ...process.env,
-    PROBEPILOT_DATA_DIR: dataDir,
-    PROBEPILOT_PORT: String(ports.http),
-    PROBEPILOT_PG_PORT: String(ports.pg),
-    PROBEPILOT_NATS_PORT: String(ports.nats),
-    PROBEPILOT_AGENT_HTTP: `127.0.0.1:${ports.agent}`,
-  };
-  delete env.DATABASE_URL;
-  delete env.NATS_URL;
+async function startStack(ports: StackPorts) {
+  const env = stackEnv(dataDir, ports);
   // Exactly what `npm start` runs, in its own process group so that a signal can go to the
   // whole group, as Ctrl-C in a terminal does.
   const child = spawn(process.execPath, ["scripts/bootstrap.mjs", "start"], { cwd: REPO_ROOT, env, stdio: ["ignore", "pipe", "pipe"], detached: true });

@@ -30,10 +30,13 @@ async function main(): Promise<void> {
   if (creds.expiresAt !== null) log.info({ credsExpireAt: new Date(creds.expiresAt).toISOString() }, "NATS credentials loaded");
   // Its user may only drain the ingest consumer: the control plane creates the streams and consumers.
   const nc = await connectNats(natsEndpoint(env.NATS_URL, env.PROBEPILOT_NATS_CA), "probepilot-ingester", creds.authenticator, log);
-  const warnExpiry = creds.expiresAt === null ? null : setInterval(() => {
-    const left = creds.expiresAt! - Date.now();
-    if (left < 7 * 24 * 3600_000) log.warn({ credsExpireAt: new Date(creds.expiresAt!).toISOString() }, "the ingester's NATS credentials expire within 7 days: issue new ones (probepilot-control-plane nats-creds ingester) and restart");
-  }, 6 * 3600_000).unref();
+  const checkExpiry = () => {
+    if (creds.expiresAt !== null && creds.expiresAt - Date.now() < 7 * 24 * 3600_000) {
+      log.warn({ credsExpireAt: new Date(creds.expiresAt).toISOString() }, "the ingester's NATS credentials expire within 7 days: issue new ones (probepilot-control-plane nats-creds ingester) and restart");
+    }
+  };
+  checkExpiry();
+  const warnExpiry = creds.expiresAt === null ? null : setInterval(checkExpiry, 6 * 3600_000).unref();
   // Its own single connection for the writes (see server.ts); the pool serves migrations and /healthz.
   const ingestDb = connectDb(env.DATABASE_URL, { max: 1 });
   const ingester = createTelemetryIngester({ nc, sql: ingestDb.sql, log, metrics: createIngestMetrics(registry, deadLetters), maxAgeMs: retentionOf(env).rawMs });

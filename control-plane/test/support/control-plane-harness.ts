@@ -47,16 +47,7 @@ export async function startHarness(envOverrides: Record<string, string> = {}, op
   const secretKey = SecretBox.newKeyText();
   const prepared = await prepareTrust(database.url, secretKey);
   const nats = await startNatsServer({ trust: prepared.trust }).finally(() => prepared.close());
-  const env = parseControlPlaneEnv({
-    DATABASE_URL: database.url,
-    NATS_URL: nats.url,
-    ...(nats.caFile ? { PROBEPILOT_NATS_CA: nats.caFile } : {}),
-    PROBEPILOT_SECRET_KEY: secretKey,
-    PROBEPILOT_PORT: "0",
-    PROBEPILOT_DATA_DIR: dataDir,
-    PROBEPILOT_SWEEP_INTERVAL_MS: "200",
-    ...envOverrides,
-  });
+  const env = testControlPlaneEnv({ databaseUrl: database.url, nats, secretKey, dataDir }, envOverrides);
   const cp = await startControlPlane(env, { log: opts.log ?? createLogger(process.env.PP_TEST_LOG ?? "silent") });
   if (!cp.bootstrap) throw new Error("a fresh database must bootstrap an admin token");
   const adminToken = cp.bootstrap.token;
@@ -78,6 +69,26 @@ export async function startHarness(envOverrides: Record<string, string> = {}, op
       await Promise.all([nats.stop(), database.drop(), rm(dataDir, { recursive: true, force: true })]);
     },
   };
+}
+
+/**
+ * A test control plane's configuration: on `databaseUrl`, the test nats-server (TLS with its CA),
+ * the secret key that sealed the database's NATS keys, any free port, a quick offline sweep.
+ */
+export function testControlPlaneEnv(
+  o: { databaseUrl: string; nats: Pick<TestNatsServer, "url" | "caFile">; secretKey: string; dataDir: string },
+  overrides: Record<string, string> = {},
+): ControlPlaneEnv {
+  return parseControlPlaneEnv({
+    DATABASE_URL: o.databaseUrl,
+    NATS_URL: o.nats.url,
+    ...(o.nats.caFile ? { PROBEPILOT_NATS_CA: o.nats.caFile } : {}),
+    PROBEPILOT_SECRET_KEY: o.secretKey,
+    PROBEPILOT_PORT: "0",
+    PROBEPILOT_DATA_DIR: o.dataDir,
+    PROBEPILOT_SWEEP_INTERVAL_MS: "200",
+    ...overrides,
+  });
 }
 
 /** A logger that keeps every line it writes (parsed), for tests that check what is logged. */

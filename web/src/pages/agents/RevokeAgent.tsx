@@ -1,6 +1,7 @@
 import { Show, createSignal } from "solid-js";
 import { api, errorMessage, type RouterOutputs } from "../../api/client.ts";
 import { session } from "../../api/session.ts";
+import { ActionError, ConfirmStep } from "../../components/ConfirmStep.tsx";
 
 type Agent = RouterOutputs["agents"]["get"];
 
@@ -39,34 +40,16 @@ export function createRevokeAgent(agent: () => Agent, onRevoked: (agent: Agent) 
   const Feedback = () => (
     <>
       <Show when={confirming() && !revoked()}>
-        <div
-          class="confirm"
-          role="alertdialog"
-          aria-label="Confirm revoke"
-          tabindex="-1"
-          ref={(el) => queueMicrotask(() => el.focus())}
-          onKeyDown={(e) => {
-            if (e.key === "Escape") setConfirming(false);
-          }}
-        >
-          <p>
-            Revoke {agent().hostname}? NATS disconnects it at once and refuses its key from then on; rollouts count it as gone. It can only come back by enrolling again as a new agent.
-          </p>
-          <div class="confirm-row">
-            <button type="button" class="btn btn-danger" disabled={busy()} onClick={() => void revoke()}>
-              {busy() ? "Working…" : "Revoke the agent"}
-            </button>
-            <button type="button" class="btn btn-ghost" onClick={() => setConfirming(false)}>
-              Cancel
-            </button>
-          </div>
-        </div>
+        <ConfirmStep
+          label="Confirm revoke"
+          text={`Revoke ${agent().hostname}? NATS disconnects it at once and refuses its key from then on; rollouts count it as gone. It can only come back by enrolling again as a new agent.`}
+          confirmLabel="Revoke the agent"
+          busy={busy()}
+          onConfirm={() => void revoke()}
+          onCancel={() => setConfirming(false)}
+        />
       </Show>
-      <Show when={error()}>
-        <div class="notice action-error" role="alert">
-          {error()}
-        </div>
-      </Show>
+      <ActionError error={error()} />
     </>
   );
   return { Button, Feedback };

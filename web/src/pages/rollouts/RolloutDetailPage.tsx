@@ -6,6 +6,7 @@ import { session } from "../../api/session.ts";
 import { ProgressBar, StateBadge } from "../../components/Badges.tsx";
 import { AgentLink } from "../../components/AgentLink.tsx";
 import { FilterSelect } from "../../components/FilterSelect.tsx";
+import { ActionError, ConfirmStep } from "../../components/ConfirmStep.tsx";
 import { Page, Panel } from "../../components/Page.tsx";
 import { Empty, LoadingOrError, ResourceLoaded } from "../../components/StateViews.tsx";
 import { formatAgo, formatTime, shortActor } from "../../lib/format.ts";
@@ -225,39 +226,34 @@ function createRolloutActions(view: () => RolloutView, onView: (view: RolloutVie
     <>
       <Show when={confirming()}>
         {(action) => (
-          <div class="confirm" role="alertdialog" aria-label={`Confirm ${action()}`}>
-            <p>{confirmText()}</p>
-            <div class="confirm-row">
-              <input
-                type="text"
-                aria-label="Reason (optional)"
-                placeholder="Reason (optional, kept in the audit trail)"
-                value={reason()}
-                ref={(el) => queueMicrotask(() => el.focus())}
-                onInput={(e) => setReason(e.currentTarget.value)}
-                onKeyDown={(e) => {
-                  // Enter confirms, Esc cancels (the app's Esc handler only blurs the field).
-                  if (e.key === "Enter" && busy() === null && !actionBlockedReason(action(), view().state)) {
-                    e.preventDefault();
-                    void run(action());
-                  } else if (e.key === "Escape") setConfirming(null);
-                }}
-              />
-              <button type="button" class="btn btn-danger" disabled={busy() !== null || !!actionBlockedReason(action(), view().state)} onClick={() => void run(action())}>
-                {busy() ? "Working…" : "Confirm"}
-              </button>
-              <button type="button" class="btn btn-ghost" onClick={() => setConfirming(null)}>
-                Cancel
-              </button>
-            </div>
-          </div>
+          <ConfirmStep
+            label={`Confirm ${action()}`}
+            text={confirmText()}
+            confirmLabel="Confirm"
+            busy={busy() !== null}
+            disabled={!!actionBlockedReason(action(), view().state)}
+            onConfirm={() => void run(action())}
+            onCancel={() => setConfirming(null)}
+          >
+            <input
+              type="text"
+              aria-label="Reason (optional)"
+              placeholder="Reason (optional, kept in the audit trail)"
+              value={reason()}
+              ref={(el) => queueMicrotask(() => el.focus())}
+              onInput={(e) => setReason(e.currentTarget.value)}
+              onKeyDown={(e) => {
+                // Enter confirms (Esc cancels, in ConfirmStep; the app's Esc handler only blurs the field).
+                if (e.key === "Enter" && busy() === null && !actionBlockedReason(action(), view().state)) {
+                  e.preventDefault();
+                  void run(action());
+                }
+              }}
+            />
+          </ConfirmStep>
         )}
       </Show>
-      <Show when={error()}>
-        <div class="notice action-error" role="alert">
-          {error()}
-        </div>
-      </Show>
+      <ActionError error={error()} />
     </>
   );
   return { Buttons, Feedback };
