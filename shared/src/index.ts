@@ -16,3 +16,4 @@ export * from "./telemetry-validate.ts";
 export * from "./histogram.ts";
 export * from "./rollout.ts";
 export * from "./rollout-describe.ts";
+export * from "./backoff.ts";

@@ -2,7 +2,7 @@ import { connect, type NatsConnection } from "nats";
 import { agentInboxPrefix } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
 import type { AgentCredentials } from "../identity/agent-credentials.ts";
-import { Backoff, sleep } from "../retry.ts";
+import { Backoff, sleep } from "@probepilot/shared";
 
 export type AgentNatsOptions = {
   natsUrl: string;

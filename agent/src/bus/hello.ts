@@ -2,7 +2,7 @@ import { JSONCodec, type NatsConnection } from "nats";
 import { HelloReplySchema, agentRpcSubject, type AgentConfig, type AgentHello } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
 import { EnrollRefusedError } from "../identity/enroll.ts";
-import { Backoff, sleep } from "../retry.ts";
+import { Backoff, sleep } from "@probepilot/shared";
 
 const json = JSONCodec<unknown>();
 

@@ -1,5 +1,5 @@
 import type { KvEntry, NatsConnection, QueuedIterator } from "nats";
-import { PolicySchema, describeZodError, policyBucket, type Policy } from "@probepilot/shared";
+import { Backoff, PolicySchema, describeZodError, policyBucket, sleep, type Policy } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
 
 const MIN_REWATCH_BACKOFF_MS = 250;
@@ -46,7 +46,7 @@ export class PolicyWatch {
   rewatch(): Promise<void> {
     this.rewatchWanted = true;
     return (this.rewatching ??= (async () => {
-      let backoffMs = MIN_REWATCH_BACKOFF_MS;
+      const backoff = new Backoff(MIN_REWATCH_BACKOFF_MS, MAX_REWATCH_BACKOFF_MS);
       // Loops again when another reconnect asked for a rewatch while this one was in flight.
       while (this.rewatchWanted && !this.stopped) {
         this.rewatchWanted = false;
@@ -54,10 +54,10 @@ export class PolicyWatch {
           await this.watch();
           this.log.info({ policies: this.policies.size }, "policy watch re-created");
         } catch (err) {
-          this.log.warn({ err: (err as Error).message, retryInMs: backoffMs }, "could not re-create the policy watch; retrying");
+          const waitMs = backoff.next();
+          this.log.warn({ err: (err as Error).message, retryInMs: waitMs }, "could not re-create the policy watch; retrying");
           this.rewatchWanted = true;
-          await new Promise((r) => setTimeout(r, backoffMs));
-          backoffMs = Math.min(backoffMs * 2, MAX_REWATCH_BACKOFF_MS);
+          await sleep(waitMs);
         }
       }
     })().finally(() => (this.rewatching = null)));

@@ -1,5 +1,5 @@
 import { JSONCodec, type Authenticator, type NatsConnection } from "nats";
-import { RenewReplySchema, agentRpcSubject } from "@probepilot/shared";
+import { Backoff, RenewReplySchema, agentRpcSubject } from "@probepilot/shared";
 import { NkeyPair, decodeJwtClaims, jwtExpiresAt, nkeyAuthenticator } from "@probepilot/shared/nkeys";
 import type { Logger } from "../logger.ts";
 import type { ControlPlaneEndpoint } from "./control-plane-client.ts";
@@ -10,7 +10,7 @@ const json = JSONCodec<unknown>();
 
 /** Ask for a new JWT when this share of the current one's life is left (renewing at two thirds). */
 const RENEW_AT_REMAINING = 1 / 3;
-/** A renewal over NATS that got no answer is tried again this often, until the JWT expires. */
+/** A renewal over NATS that got no answer is tried again after a random wait under this cap (doubling to 5 minutes), until the JWT expires. */
 const RENEW_RETRY_MS = 60_000;
 /** A JWT with less than this left is as good as expired: renewed over HTTP before connecting. */
 const EXPIRED_MARGIN_MS = 5000;
@@ -32,6 +32,7 @@ export class AgentCredentials {
   private jwt: string;
   readonly key: NkeyPair;
   private renewTimer: NodeJS.Timeout | null = null;
+  private readonly renewRetry = new Backoff(RENEW_RETRY_MS, 5 * RENEW_RETRY_MS);
   private recovering: Promise<void> | null = null;
   private lastRecoverAt = 0;
   private stopped = false;
@@ -107,11 +108,12 @@ export class AgentCredentials {
     const inMs = delayMs ?? Math.max(1000, renewAt - Date.now());
     this.renewTimer = setTimeout(() => {
       void this.renewNow(nc).then(
-        () => this.scheduleRenewal(nc),
+        () => (this.renewRetry.reset(), this.scheduleRenewal(nc)),
         (err: Error) => {
           if (this.stopped) return;
-          this.opts.log.warn({ err: err.message, retryInMs: RENEW_RETRY_MS }, "could not renew the NATS credentials; retrying");
-          if (this.expiresAt > Date.now()) this.scheduleRenewal(nc, RENEW_RETRY_MS);
+          const waitMs = this.renewRetry.next();
+          this.opts.log.warn({ err: err.message, retryInMs: waitMs }, "could not renew the NATS credentials; retrying");
+          if (this.expiresAt > Date.now()) this.scheduleRenewal(nc, waitMs);
         },
       );
     }, inMs);

@@ -4,7 +4,7 @@ import { NkeyPair } from "@probepilot/shared/nkeys";
 import type { Logger } from "../logger.ts";
 import { ControlPlaneRefusal, postJson, type ControlPlaneEndpoint } from "./control-plane-client.ts";
 import { saveIdentity, type StoredIdentity } from "./identity-store.ts";
-import { Backoff, sleep } from "../retry.ts";
+import { Backoff, sleep } from "@probepilot/shared";
 
 /** The control plane refused this agent for good (bad token, revoked, unknown identity): retrying will not help. */
 export class EnrollRefusedError extends Error {

@@ -1,4 +1,4 @@
-import type { DesiredProbe, ProbeStatus } from "@probepilot/shared";
+import { Backoff, type DesiredProbe, type ProbeStatus } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
 import type { ProbeFactory, ProbeRuntime, ProbeContext } from "./catalog.ts";
 
@@ -13,8 +13,9 @@ const HEALTHY_AFTER_MS = 60_000;
 /**
  * Runs one probe and keeps it running: `applying` while it starts, `running` once
  * started, `failed` with the error when it cannot start or dies later (its
- * loader crashed), then restarted with exponential backoff (1 s doubling to
- * 60 s) until it runs or is stopped. A crashing probe never takes the agent down.
+ * loader crashed), then restarted with backoff (a random wait under a cap of 1 s
+ * doubling to 60 s: full jitter, so a fleet whose probe crashes everywhere does not
+ * restart in lockstep) until it runs or is stopped. A crashing probe never takes the agent down.
  */
 export class ProbeSupervisor {
   private runtime: ProbeRuntime | null = null;
@@ -22,7 +23,7 @@ export class ProbeSupervisor {
   private starting: ProbeRuntime | null = null;
   private startDone: Promise<void> = Promise.resolve();
   private retry: NodeJS.Timeout | null = null;
-  private backoffMs = MIN_BACKOFF_MS;
+  private readonly backoff = new Backoff(MIN_BACKOFF_MS, MAX_BACKOFF_MS);
   private runningSince = 0;
   private restarts = 0;
   private stopped = false;
@@ -87,7 +88,7 @@ export class ProbeSupervisor {
   private async onFailure(runtime: ProbeRuntime | null, err: Error): Promise<void> {
     if (this.stopped || !runtime || this.runtime !== runtime) return;
     this.runtime = null;
-    if (Date.now() - this.runningSince >= HEALTHY_AFTER_MS) this.backoffMs = MIN_BACKOFF_MS;
+    if (Date.now() - this.runningSince >= HEALTHY_AFTER_MS) this.backoff.reset();
     await runtime.close().catch(() => {});
     if (this.stopped) return;
     this.failAndRetry(err, "probe failed while running");
@@ -96,15 +97,15 @@ export class ProbeSupervisor {
   private failAndRetry(err: Error, what: string): void {
     if (this.stopped) return; // stopped while starting: "stopped" is the state to report, not the failure
     const message = err.message;
-    this.log.error({ probe: this.assignment.kind, err: message, retryInMs: this.backoffMs }, what);
+    const waitMs = this.backoff.next();
+    this.log.error({ probe: this.assignment.kind, err: message, retryInMs: waitMs }, what);
     this.setStatus("failed", { error: message.slice(0, 4096) });
     this.retry = setTimeout(() => {
       this.retry = null;
       this.restarts++;
       this.onRestart();
       void this.start();
-    }, this.backoffMs);
-    this.backoffMs = Math.min(this.backoffMs * 2, MAX_BACKOFF_MS);
+    }, waitMs);
   }
 
   private statusOf(state: ProbeStatus["state"], extra: Partial<ProbeStatus> = {}): ProbeStatus {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import type { JetStreamClient, NatsError } from "nats";
-import { MAX_TELEMETRY_BATCH_BYTES, TELEMETRY_ENVELOPE_VERSION, telemetrySubject, type TelemetryBatch } from "@probepilot/shared";
+import { Backoff, MAX_TELEMETRY_BATCH_BYTES, TELEMETRY_ENVELOPE_VERSION, telemetrySubject, type TelemetryBatch } from "@probepilot/shared";
 import type { TelemetryContent } from "./telemetry-content.ts";
 import { splitToFit } from "./split-content.ts";
 import type { Logger } from "../logger.ts";
@@ -83,7 +83,8 @@ export class TelemetryPublisher {
   private stopped = false;
   private drainer: Promise<void> | null = null;
   private wakeDrainer: (() => void) | null = null;
-  private retryMs = MIN_RETRY_MS;
+  /** Between failed replays (full jitter: a fleet back from an outage does not replay in lockstep). */
+  private readonly retry = new Backoff(MIN_RETRY_MS, MAX_RETRY_MS);
   /** Losses outside the spool's own accounting (no sequence number, spool closed). */
   private lost = { batches: 0, bytes: 0 };
   private replayed = 0;
@@ -115,7 +116,7 @@ export class TelemetryPublisher {
     if (connected === this.connected) return;
     this.connected = connected;
     if (connected) {
-      this.retryMs = MIN_RETRY_MS;
+      this.retry.reset();
       this.wake();
     } else {
       this.log.warn({ spooledBatches: this.spool.stats().pendingBatches }, "NATS disconnected: spooling telemetry to disk");
@@ -247,7 +248,7 @@ export class TelemetryPublisher {
       } catch (err) {
         if (this.stopped) break;
         this.log.error({ err: (err as Error).message }, "reading the telemetry spool failed");
-        await this.sleep(this.backoff());
+        await this.sleep(this.retry.next());
         continue;
       }
       this.syncMetrics(); // peek may have skipped corrupt data
@@ -264,14 +265,15 @@ export class TelemetryPublisher {
           continue;
         }
         // Log the first failure of a series; the rest are the same story.
-        this.log[failing ? "debug" : "warn"]({ msgId: entry.msgId, err: (err as Error).message, retryInMs: this.retryMs }, "replaying spooled telemetry failed: retrying");
+        const waitMs = this.retry.next();
+        this.log[failing ? "debug" : "warn"]({ msgId: entry.msgId, err: (err as Error).message, retryInMs: waitMs }, "replaying spooled telemetry failed: retrying");
         failing = true;
-        await this.sleep(this.backoff());
+        await this.sleep(waitMs);
         continue;
       }
       failing = false;
       refusals = 0;
-      this.retryMs = MIN_RETRY_MS;
+      this.retry.reset();
       this.replayed += 1;
       replayedThisRound += 1;
       const probe = entry.subject.slice(entry.subject.lastIndexOf(".") + 1);
@@ -286,12 +288,6 @@ export class TelemetryPublisher {
       }
       this.syncMetrics();
     }
-  }
-
-  private backoff(): number {
-    const ms = this.retryMs;
-    this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
-    return ms;
   }
 
   /** Wait for `wake()` or, with `ms`, at most that long. */

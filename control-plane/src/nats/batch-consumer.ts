@@ -1,4 +1,5 @@
 import type { JetStreamClient, JsMsg, NatsConnection } from "nats";
+import { Backoff } from "@probepilot/shared";
 import type { Logger } from "../logger.ts";
 import { deadLetter } from "./dead-letter.ts";
 import { pgError } from "../db/pg-error.ts";
@@ -78,7 +79,7 @@ export class BatchConsumer<T> {
   }
 
   private async run(): Promise<void> {
-    let backoffMs = 250;
+    const backoff = new Backoff(250, 10_000);
     while (this.running) {
       try {
         await this.o.onSubscribe?.();
@@ -96,13 +97,13 @@ export class BatchConsumer<T> {
           this.buffer.push({ msg, value: decoded.value });
           if (this.buffer.length >= this.o.batchSize) await this.flush(); // backpressure: wait for the write
           else this.lingerTimer ??= setTimeout(() => void this.flush(), this.o.lingerMs);
-          backoffMs = 250;
+          backoff.reset();
         }
       } catch (err) {
         if (!this.running) break;
-        this.o.log.error({ err, retryInMs: backoffMs }, `${this.o.source} consumer failed; retrying`);
-        await this.pause(backoffMs);
-        backoffMs = Math.min(backoffMs * 2, 10_000);
+        const waitMs = backoff.next();
+        this.o.log.error({ err, retryInMs: waitMs }, `${this.o.source} consumer failed; retrying`);
+        await this.pause(waitMs);
       }
     }
   }

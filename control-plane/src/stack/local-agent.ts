@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { open, type FileHandle } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
+import { Backoff } from "@probepilot/shared";
 
 const AGENT_BIN = fileURLToPath(new URL("../../../agent/bin/probepilot-agent.mjs", import.meta.url));
 /** The agent's exit code when it was revoked (agent/src/identity/enroll.ts): it must not be restarted. */
@@ -33,14 +34,14 @@ export async function startLocalAgent(opts: {
   const log: FileHandle = await open(opts.logFile, "a");
   let child: ChildProcess | null = null;
   let stopping = false;
-  let backoffMs = 1000;
+  const backoff = new Backoff(1000, 30_000);
   let restartTimer: NodeJS.Timeout | null = null;
 
   const restartLater = (why: string) => {
     if (stopping) return;
-    opts.onEvent(`local agent ${why}; restarting in ${backoffMs / 1000}s — see ${opts.logFile}`);
-    restartTimer = setTimeout(() => void launch(), backoffMs);
-    backoffMs = Math.min(backoffMs * 2, 30_000);
+    const waitMs = backoff.next();
+    opts.onEvent(`local agent ${why}; restarting in ${(waitMs / 1000).toFixed(1)}s — see ${opts.logFile}`);
+    restartTimer = setTimeout(() => void launch(), waitMs);
   };
 
   const launch = async () => {
@@ -67,7 +68,7 @@ export async function startLocalAgent(opts: {
         opts.onEvent(`local agent was revoked; it stays stopped (remove ${opts.dataDir}/identity.json and nats.creds, then restart the stack, to enroll it again)`);
         return;
       }
-      if (Date.now() - startedAt > 60_000) backoffMs = 1000;
+      if (Date.now() - startedAt > 60_000) backoff.reset();
       restartLater(`exited (${signal ?? `code ${code}`})`);
     });
   };
