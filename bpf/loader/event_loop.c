@@ -89,7 +89,8 @@ int event_loop_open(struct event_loop *loop, const struct options *o, const sigs
 		.it_interval = { (time_t)(o->interval_ms / 1000), (long)(o->interval_ms % 1000) * 1000000 },
 	};
 	its.it_value = its.it_interval;
-	if (timerfd_settime(loop->timerfd, 0, &its, NULL) || epoll_add(loop->epfd, loop->sigfd, TAG_SIGNAL) ||
+	if (timerfd_settime(loop->timerfd, 0, &its, NULL) ||
+	    epoll_add(loop->epfd, loop->sigfd, TAG_SIGNAL) ||
 	    epoll_add(loop->epfd, loop->timerfd, TAG_TIMER) ||
 	    (loop->rb && epoll_add(loop->epfd, ring_buffer__epoll_fd(loop->rb), TAG_RINGBUF))) {
 		emit_error("runtime", errno, NULL, NULL, "setting up the event loop: %s", strerror(errno));

@@ -211,7 +211,8 @@ static struct bpf_map *find_rodata(struct bpf_object *obj)
 }
 
 /* The DATASEC describing .rodata: the map's value type, else found by name. */
-static const struct btf_type *find_rodata_datasec(const struct btf *btf, const struct bpf_map *rodata)
+static const struct btf_type *find_rodata_datasec(const struct btf *btf,
+						   const struct bpf_map *rodata)
 {
 	const struct btf_type *sec = NULL;
 	__u32 id = bpf_map__btf_value_type_id(rodata);

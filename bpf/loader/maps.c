@@ -74,8 +74,8 @@ static void report_dump_error(struct dump_arg *d, int err, const char *what)
 }
 
 /* Collect up to max_entries keys of fd into dumper->keys; returns how many. */
-static uint32_t collect_keys(struct map_dumper *dumper, struct dump_arg *d, int fd, uint32_t key_size,
-			     uint32_t max_entries)
+static uint32_t collect_keys(struct map_dumper *dumper, struct dump_arg *d, int fd,
+			     uint32_t key_size, uint32_t max_entries)
 {
 	char key_prev[key_size ? key_size : 1], key_next[key_size ? key_size : 1];
 	const void *prev = NULL;

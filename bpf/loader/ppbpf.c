@@ -65,7 +65,8 @@ int main(int argc, char **argv)
 	/* count the possible CPUs: the width of a per-CPU value */
 	ncpus = libbpf_num_possible_cpus();
 	if (ncpus <= 0) {
-		emit_error("open", -ncpus, NULL, NULL, "cannot count possible CPUs: %s", strerror(-ncpus));
+		emit_error("open", -ncpus, NULL, NULL, "cannot count possible CPUs: %s",
+			   strerror(-ncpus));
 		goto cleanup;
 	}
 	dumper.ncpus = ncpus;
