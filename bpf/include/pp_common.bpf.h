@@ -16,6 +16,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_tracing.h>
+/* E2BIG, EEXIST, ...: vmlinux.h has the kernel's types but not its macros.
+ * Only macros, found through the host's include directories (see Makefile). */
+#include <asm-generic/errno.h>
 #include "probepilot.h"
 
 const volatile __u32 targ_pid = 0;
@@ -109,7 +112,8 @@ static __always_inline void pp_count_key(void *counts, const void *key, void *dr
 		return;
 	}
 	err = bpf_map_update_elem(counts, key, &one, BPF_NOEXIST);
-	if (err == -17 /* EEXIST: inserted meanwhile (by another CPU) */) {
+	if (err == -EEXIST) {
+		/* inserted meanwhile (by another CPU) */
 		val = bpf_map_lookup_elem(counts, key);
 		if (val)
 			val->count++;
