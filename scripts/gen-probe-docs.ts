@@ -3,7 +3,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { withFreshReference } from "../agent/src/probes/probe-docs.ts";
+import { withFreshReference } from "@probepilot/agent/probes/probe-docs";
 
 const file = path.join(path.dirname(path.dirname(fileURLToPath(import.meta.url))), "docs/probes.md");
 writeFileSync(file, withFreshReference(readFileSync(file, "utf8")));

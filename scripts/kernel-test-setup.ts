@@ -1,7 +1,7 @@
 import { spawnSync } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { ensureTracefs } from "../agent/src/host/tracefs.ts";
+import { ensureTracefs } from "@probepilot/agent/host/tracefs";
 
 const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 

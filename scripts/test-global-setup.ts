@@ -1,8 +1,8 @@
 import { mkdtemp, rm, chmod } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { startEmbeddedPostgres } from "../control-plane/src/stack/embedded-postgres.ts";
-import { canConnect, freePort } from "../control-plane/src/stack/tcp.ts";
+import { startEmbeddedPostgres } from "@probepilot/control-plane/stack/embedded-postgres";
+import { canConnect, freePort } from "@probepilot/control-plane/stack/tcp";
 
 /**
  * Integration suites create their databases on `DATABASE_URL`. When it is unset

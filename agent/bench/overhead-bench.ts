@@ -51,10 +51,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ProbeStatus } from "@probepilot/shared";
-import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
-import { freePort } from "../../control-plane/test/support/free-port.ts";
+import { startHarness, type Harness } from "@probepilot/testkit/control-plane-harness";
+import { freePort } from "@probepilot/testkit/free-port";
 import { parseAgentEnv } from "../src/env.ts";
-import { teardownStack } from "../../control-plane/bench/teardown.ts";
+import { teardownStack } from "@probepilot/testkit/teardown";
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
 const AGENT_BIN = path.join(REPO, "agent/bin/probepilot-agent.mjs");

@@ -3,12 +3,11 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, stat, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
-import { freePort } from "../../control-plane/test/support/free-port.ts";
-import { waitFor } from "./support/wait-for.ts";
+import { startHarness, type Harness } from "@probepilot/testkit/control-plane-harness";
+import { freePort } from "@probepilot/testkit/free-port";
+import { waitFor } from "@probepilot/testkit/poll";
+import { AGENT_BIN } from "@probepilot/testkit/bins";
 
-const AGENT_BIN = fileURLToPath(new URL("../bin/probepilot-agent.mjs", import.meta.url));
 
 let h: Harness;
 let dataDir: string;

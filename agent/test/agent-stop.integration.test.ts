@@ -2,10 +2,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { pino } from "pino";
 import type { NatsConnection } from "nats";
 import { agentConfigNudgeSubject, type AgentStatusMessage } from "@probepilot/shared";
-import { startHarness, type Harness } from "../../control-plane/test/support/control-plane-harness.ts";
+import { startHarness, type Harness } from "@probepilot/testkit/control-plane-harness";
 import { StatusReporter } from "../src/bus/status-reporter.ts";
 import { createAgentMetrics } from "../src/metrics.ts";
-import { waitFor } from "./support/wait-for.ts";
+import { waitFor } from "@probepilot/testkit/poll";
 import { StatusTap, realHello, startInProcessAgent, tempDir, type InProcessAgent } from "./support/in-process-agent.ts";
 
 /**

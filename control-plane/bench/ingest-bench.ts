@@ -49,7 +49,7 @@ import { connect, type JetStreamClient, type NatsConnection } from "nats";
 import { TELEMETRY_CONSUMER, TELEMETRY_STREAM } from "@probepilot/shared";
 import { NkeyPair, nkeyAuthenticator } from "@probepilot/shared/nkeys";
 import { INGESTER_PERMISSIONS } from "../src/nats/trust/permissions.ts";
-import { teardownStack } from "./teardown.ts";
+import { teardownStack } from "@probepilot/testkit/teardown";
 
 /** Absolute wall-clock ms with sub-ms precision, comparable across threads. */
 const nowAbs = () => performance.timeOrigin + performance.now();
@@ -300,9 +300,9 @@ async function main(): Promise<void> {
   const { createTelemetryIngester } = await import("../src/ingest/telemetry-ingester.ts");
   const { createIngestMetrics } = await import("../src/ingest/ingest-metrics.ts");
   const { labelsKey } = await import("../src/ingest/series-registry.ts");
-  const { startHarness } = await import("../test/support/control-plane-harness.ts");
-  const { simulatorCreds } = await import("../test/support/simulator-creds.ts");
-  const { enrollAgents } = await import("../test/support/fake-hello.ts");
+  const { startHarness } = await import("@probepilot/testkit/control-plane-harness");
+  const { simulatorCreds } = await import("@probepilot/testkit/simulator-creds");
+  const { enrollAgents } = await import("@probepilot/testkit/fake-hello");
   type AppRouter = import("../src/trpc/app-router.ts").AppRouter;
 
   const cfg = {

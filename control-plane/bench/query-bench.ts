@@ -68,8 +68,8 @@ import type { AppRouter } from "../src/trpc/app-router.ts";
 import * as schema from "../src/db/schema.ts";
 import { ensureSamplePartitions } from "../src/db/samples-partitions.ts";
 import { queryRange, type QueryRangeInput } from "../src/services/telemetry/query-range.ts";
-import { startHarness } from "../test/support/control-plane-harness.ts";
-import { fakeCapabilities } from "../test/support/fake-hello.ts";
+import { startHarness } from "@probepilot/testkit/control-plane-harness";
+import { fakeCapabilities } from "@probepilot/testkit/fake-hello";
 
 const S = 1000;
 const MIN = 60 * S;
@@ -335,8 +335,8 @@ async function startFresh(): Promise<Env & { sql: postgres.Sql }> {
 
 /** A control plane on a database loaded by an earlier run (BENCH_KEEP_DB=1), started as the harness starts one. */
 async function startReused(url: string): Promise<Env & { sql: postgres.Sql }> {
-  const { prepareTrust, startNatsServer } = await import("../test/support/nats-server.ts");
-  const { testControlPlaneEnv } = await import("../test/support/control-plane-harness.ts");
+  const { prepareTrust, startNatsServer } = await import("@probepilot/testkit/nats-server");
+  const { testControlPlaneEnv } = await import("@probepilot/testkit/control-plane-harness");
   const { startControlPlane } = await import("../src/server.ts");
   const { createLogger } = await import("../src/logger.ts");
   const { createApiToken } = await import("../src/services/tokens/create-api-token.ts");

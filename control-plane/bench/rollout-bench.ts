@@ -37,9 +37,10 @@ import { STATUS_CONSUMER, STATUS_STREAM, type RolloutView } from "@probepilot/sh
 import type { AppRouter } from "../src/trpc/app-router.ts";
 import { NkeyPair, formatCreds } from "@probepilot/shared/nkeys";
 import { createLogger } from "../src/logger.ts";
-import { startHarness } from "../test/support/control-plane-harness.ts";
-import { simulatorCreds } from "../test/support/simulator-creds.ts";
-import { teardownStack } from "./teardown.ts";
+import { startHarness } from "@probepilot/testkit/control-plane-harness";
+import { simulatorCreds } from "@probepilot/testkit/simulator-creds";
+import { AGENT_BIN } from "@probepilot/testkit/bins";
+import { teardownStack } from "@probepilot/testkit/teardown";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, "../..");
@@ -123,7 +124,7 @@ async function main(): Promise<void> {
     const fleetDir = process.env.BENCH_KEEP_FLEET_DIR ?? path.join(dataDir, "fleet");
     const fleet = child(process.execPath, [
       ...(process.env.BENCH_FLEET_NODE_ARGS ? process.env.BENCH_FLEET_NODE_ARGS.split(" ") : []),
-      path.join(repo, "agent/bin/probepilot-agent.mjs"),
+      AGENT_BIN,
       "simulate",
       "--agents", String(AGENTS),
       "--connections", String(CONNECTIONS),

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import { parseWaves } from "@probepilot/shared";
 import { Ui, builtWebDir, describeInBrowser, installUiHooks } from "./support/browser.ts";
 import { FLEET_SELECTOR, LOCAL_AGENT_SELECTOR, PROFILING, startE2eStack, type E2eStack } from "./support/e2e-stack.ts";
-import { until } from "./support/poll.ts";
+import { waitFor } from "@probepilot/testkit/poll";
 
 /**
  * The web app as an operator uses it, in Debian's Chromium: the app built for this
@@ -48,7 +48,7 @@ describeInBrowser("the web UI in a real browser", () => {
 
     await page().getByLabel("Access token").fill(stack.adminToken);
     await page().getByRole("button", { name: "Sign in" }).click();
-    await until("the app to open /agents after signing in", () => ui.path().startsWith("/agents"), { debug: () => ui.logText() });
+    await waitFor(() => ui.path().startsWith("/agents"), { what: "the app to open /agents after signing in", debug: () => ui.logText() });
 
     // Signed in, the root is Mission Control.
     await ui.goto("/");
@@ -65,7 +65,7 @@ describeInBrowser("the web UI in a real browser", () => {
     await link.waitFor();
     expect(await link.getAttribute("href")).toBe(`/agents/${stack.localAgent.id}`);
     // The fleet is there too: every agent of the control plane is listed (21 fit one page).
-    await until("all 21 agents in the table", async () => (await table.locator("tbody tr").count()) === stack.fleetSize + 1, { debug: () => ui.logText() });
+    await waitFor(async () => (await table.locator("tbody tr").count()) === stack.fleetSize + 1, { what: "all 21 agents in the table", debug: () => ui.logText() });
     await settle();
     await ui.screenshot("agents");
   });
@@ -94,16 +94,16 @@ describeInBrowser("the web UI in a real browser", () => {
     // A valid selector clears the error and filters: only the real agent has env=e2e.
     await input.fill(LOCAL_AGENT_SELECTOR);
     await alert.waitFor({ state: "detached" });
-    await until("the table filtered to the one env=e2e agent", async () => (await table.locator("tbody tr").count()) === 1, { debug: () => ui.logText() });
+    await waitFor(async () => (await table.locator("tbody tr").count()) === 1, { what: "the table filtered to the one env=e2e agent", debug: () => ui.logText() });
     expect(await table.getByRole("link", { name: stack.localAgent.hostname, exact: true }).isVisible()).toBe(true);
   });
 
   it("opens the agent's page, whose live CPU chart receives new points", async () => {
     await ui.goto("/agents");
     await page().getByRole("table", { name: "Agents" }).getByRole("link", { name: stack.localAgent.hostname, exact: true }).click();
-    await until("the agent's page", () => ui.path().startsWith(`/agents/${stack.localAgent.id}`));
+    await waitFor(() => ui.path().startsWith(`/agents/${stack.localAgent.id}`), { what: "the agent's page" });
     const h1 = page().getByRole("heading", { level: 1 });
-    await until("the agent's hostname as the page title", async () => (await h1.first().textContent())?.trim() === stack.localAgent.hostname, { debug: () => ui.logText() });
+    await waitFor(async () => (await h1.first().textContent())?.trim() === stack.localAgent.hostname, { what: "the agent's hostname as the page title", debug: () => ui.logText() });
 
     const chart = page().locator('figure[data-chart="CPU utilization"]');
     await chart.waitFor();
@@ -112,9 +112,9 @@ describeInBrowser("the web UI in a real browser", () => {
     // The backfill first (the agent has reported since the suite started), then live points, one a
     // second: the newest timestamp on the chart moves on. (The point count alone would stop growing
     // once the window is full.)
-    await until("the CPU chart's first points", async () => ((await points()) > 0 ? true : undefined), { timeoutMs: 30_000, debug: () => ui.logText() });
+    await waitFor(async () => ((await points()) > 0 ? true : undefined), { what: "the CPU chart's first points", timeoutMs: 30_000, debug: () => ui.logText() });
     const first = await lastTs();
-    const later = await until(`a point newer than ${first} on the CPU chart (live updates)`, async () => ((await lastTs()) > first ? lastTs() : undefined), { timeoutMs: 20_000, debug: () => ui.logText() });
+    const later = await waitFor(async () => ((await lastTs()) > first ? lastTs() : undefined), { what: `a point newer than ${first} on the CPU chart (live updates)`, timeoutMs: 20_000, debug: () => ui.logText() });
     expect(later).toBeGreaterThan(first);
     expect(await points()).toBeGreaterThan(1);
     await ui.screenshot("agent-detail");
@@ -127,7 +127,7 @@ describeInBrowser("the web UI in a real browser", () => {
     await settle();
     await ui.screenshot("probes");
     await link.click();
-    await until("the tcp_flows page", () => ui.path().startsWith("/probes/tcp_flows"));
+    await waitFor(() => ui.path().startsWith("/probes/tcp_flows"), { what: "the tcp_flows page" });
     await page().getByRole("heading", { level: 1 }).first().waitFor();
     await settle();
     await ui.screenshot("probe-detail");
@@ -145,7 +145,7 @@ describeInBrowser("the web UI in a real browser", () => {
     await ui.goto("/rollouts/new");
     await page().getByLabel("Probe", { exact: true }).selectOption("tcp_flows");
     const versionSelect = page().getByLabel("Version", { exact: true });
-    await until("version 1 offered", async () => (await versionSelect.locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).includes(String(version)));
+    await waitFor(async () => (await versionSelect.locator("option").evaluateAll((os) => os.map((o) => (o as HTMLOptionElement).value))).includes(String(version)), { what: "version 1 offered" });
     await versionSelect.selectOption(String(version));
     await page().getByLabel("Selector", { exact: true }).fill(FLEET_SELECTOR);
     await page().getByLabel("Waves", { exact: true }).fill(wavesText);
@@ -153,24 +153,20 @@ describeInBrowser("the web UI in a real browser", () => {
     await page().getByLabel("Bake (seconds)", { exact: true }).fill("8");
     await page().getByLabel("On failure", { exact: true }).selectOption("pause");
 
-    await until(`the live preview to show ${apiPreview.matching} matching agents`, async () => (await text("preview-total")) === String(apiPreview.matching), { debug: () => ui.logText() });
+    await waitFor(async () => (await text("preview-total")) === String(apiPreview.matching), { what: `the live preview to show ${apiPreview.matching} matching agents`, debug: () => ui.logText() });
     // The per-wave preview: one row per wave. Which agents fall in which wave depends on the
     // rollout id (a stable hash of agent and rollout), which the wizard picks: its counts are
     // checked below against the API's preview for the rollout it created.
     const wavesTable = page().getByRole("table", { name: "Per-wave preview" });
-    const previewRows = await until(
-      `a per-wave preview of ${apiPreview.waves.length} waves`,
-      async () => {
+    const previewRows = await waitFor(async () => {
         const rows = await wavesTable.locator("tbody tr").all();
         if (rows.length !== apiPreview.waves.length) return undefined;
         return Promise.all(rows.map(async (row) => (await row.locator("td, th").allTextContents()).map((c) => c.trim())));
-      },
-      { debug: () => ui.logText() },
-    );
+      }, { what: `a per-wave preview of ${apiPreview.waves.length} waves`, debug: () => ui.logText() });
     await ui.screenshot("rollout-wizard");
 
     await page().getByRole("button", { name: "Start rollout" }).click();
-    rolloutId = await until("the new rollout's page", () => /^\/rollouts\/(rol_[A-Za-z0-9_-]+)/.exec(ui.path())?.[1], { debug: () => ui.logText() });
+    rolloutId = await waitFor(() => /^\/rollouts\/(rol_[A-Za-z0-9_-]+)/.exec(ui.path())?.[1], { what: "the new rollout's page", debug: () => ui.logText() });
     const created = await api.rollouts.get.query({ id: rolloutId });
     expect(created).toMatchObject({ probe: { name: "tcp_flows", version }, selector: FLEET_SELECTOR, strategy: { bakeSeconds: 8, onFailure: "pause", waves: parseWaves(wavesText) } });
     // What the wizard previewed is what was created: its rows show the API's per-wave and
@@ -180,7 +176,7 @@ describeInBrowser("the web UI in a real browser", () => {
     for (const [i, w] of samePreview.waves.entries()) expect(previewRows[i], `wave ${i + 1} of the wizard's preview`).toEqual(expect.arrayContaining([String(w.count), String(w.cumulative)]));
 
     const state = () => text("rollout-state");
-    await until("the rollout running", async () => (await state()) === "running", { debug: () => ui.logText() });
+    await waitFor(async () => (await state()) === "running", { what: "the rollout running", debug: () => ui.logText() });
     await page().getByTestId("wave-1").waitFor();
     await page().getByRole("table", { name: "Rollout agents" }).waitFor();
     // Every operator action is there (those that do not apply now are disabled, saying why).
@@ -189,7 +185,7 @@ describeInBrowser("the web UI in a real browser", () => {
     await ui.screenshot("rollout-detail");
 
     await page().getByRole("button", { name: "Pause", exact: true }).click();
-    await until("the rollout paused (page)", async () => (await state()) === "paused", { debug: () => ui.logText() });
+    await waitFor(async () => (await state()) === "paused", { what: "the rollout paused (page)", debug: () => ui.logText() });
     expect((await api.rollouts.get.query({ id: rolloutId })).state).toBe("paused");
     await ui.screenshot("rollout-detail-paused");
 
@@ -199,19 +195,19 @@ describeInBrowser("the web UI in a real browser", () => {
     await settle();
     await ui.screenshot("mission-control-active-rollout");
     await ui.goto(`/rollouts/${rolloutId}`);
-    await until("the rollout still paused (page)", async () => (await state()) === "paused", { debug: () => ui.logText() });
+    await waitFor(async () => (await state()) === "paused", { what: "the rollout still paused (page)", debug: () => ui.logText() });
 
     await page().getByRole("button", { name: "Resume", exact: true }).click();
-    await until("the rollout running again (page)", async () => (await state()) !== "paused", { debug: () => ui.logText() });
+    await waitFor(async () => (await state()) !== "paused", { what: "the rollout running again (page)", debug: () => ui.logText() });
     expect(["running", "completed"]).toContain(await state());
 
     // It goes on by itself (the page follows the live watch): every wave, every matching agent.
-    await until("the rollout completed (page)", async () => (await state()) === "completed", { timeoutMs: 90_000, debug: () => ui.logText() });
+    await waitFor(async () => (await state()) === "completed", { what: "the rollout completed (page)", timeoutMs: 90_000, debug: () => ui.logText() });
     const done = await api.rollouts.get.query({ id: rolloutId });
     expect(done.state).toBe("completed");
     await page().getByTestId(`wave-${apiPreview.waves.length}`).waitFor();
     const agentsTable = page().getByRole("table", { name: "Rollout agents" });
-    await until(`${matching} agents in the rollout's agent table`, async () => (await agentsTable.locator("tbody tr").count()) === matching, { debug: () => ui.logText() });
+    await waitFor(async () => (await agentsTable.locator("tbody tr").count()) === matching, { what: `${matching} agents in the rollout's agent table`, debug: () => ui.logText() });
     await ui.screenshot("rollout-detail-completed");
   });
 
@@ -243,9 +239,7 @@ describeInBrowser("the web UI in a real browser", () => {
       await ui.goto(`/explore?tab=profile&agent=${stack.localAgent.id}&range=5m`);
       // cpu_profile sends a profile every 10 s; the tab loads once per input, so refresh until one is there.
       const flame = page().getByRole("img", { name: /samples\. Click a frame to zoom in/ });
-      const samples = await until(
-        "a flamegraph with samples from the real agent",
-        async () => {
+      const samples = await waitFor(async () => {
           if (await flame.count()) {
             const label = (await flame.first().getAttribute("aria-label")) ?? "";
             const n = Number(/: ([\d.]+)[kM]? samples/.exec(label)?.[1] ?? 0);
@@ -254,9 +248,7 @@ describeInBrowser("the web UI in a real browser", () => {
           await page().getByRole("button", { name: "Refresh" }).click();
           await new Promise((r) => setTimeout(r, 2000));
           return undefined;
-        },
-        { timeoutMs: 60_000, debug: () => ui.logText() },
-      );
+        }, { what: "a flamegraph with samples from the real agent", timeoutMs: 60_000, debug: () => ui.logText() });
       expect(samples).toMatch(/samples/);
       await settle();
       await ui.screenshot("explore-profile-flamegraph");
@@ -294,7 +286,7 @@ describeInBrowser("the web UI in a real browser", () => {
     await page().evaluate((t) => localStorage.setItem("probepilot.token", t), token);
     await ui.goto(`/agents/${stack.localAgent.id}`);
     const chart = page().locator('figure[data-chart="CPU utilization"]');
-    await until("the CPU chart's live points", async () => Number(await chart.getAttribute("data-points")) > 0, { timeoutMs: 30_000, debug: () => ui.logText() });
+    await waitFor(async () => Number(await chart.getAttribute("data-points")) > 0, { what: "the CPU chart's live points", timeoutMs: 30_000, debug: () => ui.logText() });
 
     const revokedAt = Date.now();
     await stack.h.client().tokens.revoke.mutate({ id });

@@ -1,7 +1,7 @@
 /**
  * The record layouts of bpf/include/probepilot.h, as the decoders read them.
  * A kernel test compares every layout here with the BTF of the built objects
- * (agent/test/bpf/record-layouts.kernel.test.ts), so the C structs and these
+ * (agent/test/probes/bpf/loader-and-layouts.kernel.test.ts), so the C structs and these
  * offsets cannot drift apart unnoticed.
  */
 export type FieldLayout = { offset: number; size: number };

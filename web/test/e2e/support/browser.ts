@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, inject, it } from "vitest";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import type {} from "../../../../scripts/browser-test-setup.ts"; // the provide/inject keys' types
 import { SCREENSHOTS_DIR, slug } from "./artifacts.ts";
-import { until } from "./poll.ts";
+import { waitFor } from "@probepilot/testkit/poll";
 
 /** Flags for a headless Chromium on a shared CI box: no sandbox (root in a container), no GPU, nothing phoning home. */
 const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"];
@@ -125,7 +125,7 @@ export class Ui {
     await this.goto("/sign-in");
     await this.page.getByLabel("Access token").fill(token);
     await this.page.getByRole("button", { name: "Sign in" }).click();
-    await until("the app to leave /sign-in after signing in", () => !this.path().startsWith("/sign-in"), { debug: () => this.logText() });
+    await waitFor(() => !this.path().startsWith("/sign-in"), { what: "the app to leave /sign-in after signing in", debug: () => this.logText() });
   }
 
   /** Save a full-page screenshot as test-artifacts/screenshots/<name>.png (kept as a test artifact). */

@@ -2,14 +2,13 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, open, rm, type FileHandle } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { startHarness, type Harness } from "../../../../control-plane/test/support/control-plane-harness.ts";
-import { startTestFleet, type TestFleet } from "../../../../control-plane/test/support/rollout-fleet.ts";
-import { loadIdentity } from "../../../../agent/src/identity/identity-store.ts";
+import { startHarness, type Harness } from "@probepilot/testkit/control-plane-harness";
+import { startTestFleet, type TestFleet } from "@probepilot/testkit/rollout-fleet";
+import { loadIdentity } from "@probepilot/agent/identity/identity-store";
 import { LOGS_DIR } from "./artifacts.ts";
-import { until } from "./poll.ts";
+import { waitFor } from "@probepilot/testkit/poll";
+import { AGENT_BIN } from "@probepilot/testkit/bins";
 
-const AGENT_BIN = fileURLToPath(new URL("../../../../agent/bin/probepilot-agent.mjs", import.meta.url));
 
 /** Labels that tell the tests' agents apart: the real local agent has `env=e2e`, the simulated fleet `env=sim`. */
 export const LOCAL_AGENT_SELECTOR = "env=e2e";
@@ -54,14 +53,10 @@ export async function startE2eStack(opts: { webDir: string; fleetSize?: number }
     agent = await startLocalAgent(h);
     fleet = await startTestFleet(h, { agents: fleetSize, labels: `${FLEET_SELECTOR},region=eu|us`, namePrefix: "e2e", heartbeatSec: 2 });
     const running = agent;
-    const local = await until(
-      "the local agent online in the control plane",
-      async () => {
+    const local = await waitFor(async () => {
         const a = await h.client().agents.get.query({ id: running.id });
         return a.status === "online" ? { id: a.id, hostname: a.hostname } : undefined;
-      },
-      { timeoutMs: 60_000, debug: running.output },
-    );
+      }, { what: "the local agent online in the control plane", timeoutMs: 60_000, debug: running.output });
     const started = { agent, fleet };
     return {
       h,
@@ -115,15 +110,11 @@ async function startLocalAgent(h: Harness): Promise<RunningAgent> {
     await rm(dataDir, { recursive: true, force: true });
   };
   try {
-    const identity = await until(
-      "the local agent's identity on disk (enrolled)",
-      async () => {
+    const identity = await waitFor(async () => {
         if (child.exitCode !== null) throw new Error(`the agent exited with code ${child.exitCode}:\n${tail}`);
         const loaded = await loadIdentity(dataDir).catch(() => null);
         return loaded && !loaded.legacy ? loaded.identity : undefined;
-      },
-      { timeoutMs: 30_000, debug: () => tail },
-    );
+      }, { what: "the local agent's identity on disk (enrolled)", timeoutMs: 30_000, debug: () => tail });
     return { id: identity.agentId, output: () => tail, stop };
   } catch (error) {
     await stop();
